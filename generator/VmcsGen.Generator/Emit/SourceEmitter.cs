@@ -1,0 +1,32 @@
+using System;
+using Microsoft.CodeAnalysis;
+using VmcsGen.Generator.Model;
+
+namespace VmcsGen.Generator.Emit;
+
+/// <summary>Runs every part emitter over every manifest; hint names are <c>{Namespace}.{Part}.g.cs</c>.</summary>
+internal static class SourceEmitter
+{
+    private static readonly (string Part, string Summary, Action<SourceWriter, VmcsManifest> Emit)[] Parts =
+    [
+        ("VmcsField", "the field enum", FieldEnumEmitter.Emit),
+        ("Features", "the feature flags", FieldEnumEmitter.EmitFeatures),
+        ("VmcsFieldInfo", "field descriptors", FieldInfoEmitter.Emit),
+        ("Vmcs12", "the vmcs12 layout", Vmcs12Emitter.Emit),
+        ("Vmcs12Access", "VMREAD/VMWRITE on vmcs12 and the offset lookups", Vmcs12AccessEmitter.Emit),
+    ];
+
+    public static void EmitAll(SourceProductionContext context, EquatableArray<VmcsManifest> manifests)
+    {
+        foreach (var manifest in manifests)
+        {
+            foreach (var (part, summary, emit) in Parts)
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                var writer = GeneratedHeader.Create(manifest, summary);
+                emit(writer, manifest);
+                context.AddSource(manifest.Namespace + "." + part + ".g.cs", writer.ToSourceText());
+            }
+        }
+    }
+}

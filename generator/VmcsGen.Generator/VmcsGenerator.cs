@@ -1,0 +1,67 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using VmcsGen.Generator.Diagnostics;
+using VmcsGen.Generator.Emit;
+using VmcsGen.Generator.Model;
+using VmcsGen.Generator.Parsing;
+using VmcsGen.Generator.Semantics;
+
+namespace VmcsGen.Generator;
+
+/// <summary>
+/// Turns each <c>*.vmcs</c> manifest among the AdditionalFiles into the C# of its layout.
+/// Stages: parse → bind and validate → model → emit. Source and diagnostics are separate outputs, so an edit
+/// that changes only positions (a comment, blank lines) re-reports diagnostics but regenerates nothing.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class VmcsGenerator : IIncrementalGenerator
+{
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var syntax = context.AdditionalTextsProvider
+            .Where(static text => ManifestFiles.IsManifest(text.Path))
+            .Select(static (text, ct) => ManifestFiles.Parse(text, ct))
+            .WithTrackingName(TrackingNames.Manifests);
+
+        var bound = syntax
+            .Select(static (manifest, ct) => ManifestBinder.Bind(manifest, ct))
+            .WithTrackingName(TrackingNames.Bound);
+
+        var models = bound
+            .Select(static (result, _) => result.Manifest)
+            .WithTrackingName(TrackingNames.Models);
+
+        var runtimeReferenced = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("VmcsGen.VmxResult") is not null)
+            .WithTrackingName(TrackingNames.CompilationDetails);
+
+        var allModels = models
+            .Collect()
+            .Combine(runtimeReferenced)
+            .Select(static (input, _) => ManifestSet.Distinct(input.Left, input.Right))
+            .WithTrackingName(TrackingNames.AllModels);
+
+        var diagnostics = bound
+            .Select(static (result, _) => result.Diagnostics)
+            .WithTrackingName(TrackingNames.Diagnostics);
+
+        var layoutDiagnostics = bound
+            .Select(static (result, _) => result.Layout)
+            .Collect()
+            .Combine(runtimeReferenced)
+            .Select(static (input, _) => ManifestSet.Check(input.Left, input.Right))
+            .WithTrackingName(TrackingNames.Layouts);
+
+        context.RegisterSourceOutput(allModels, static (spc, manifests) => SourceEmitter.EmitAll(spc, manifests));
+        context.RegisterSourceOutput(diagnostics, static (spc, list) => Report(spc, list));
+        context.RegisterSourceOutput(layoutDiagnostics, static (spc, list) => Report(spc, list));
+    }
+
+    private static void Report(SourceProductionContext context, EquatableArray<DiagnosticInfo> diagnostics)
+    {
+        foreach (var diagnostic in diagnostics)
+        {
+            context.ReportDiagnostic(diagnostic.ToDiagnostic());
+        }
+    }
+}

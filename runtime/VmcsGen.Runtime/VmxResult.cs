@@ -1,0 +1,59 @@
+using System;
+
+namespace VmcsGen;
+
+/// <summary>The three outcomes the SDM defines for a VMX instruction (Vol. 3C, "Conventions").</summary>
+public enum VmxOutcome : byte
+{
+    /// <summary>VMsucceed: CF, PF, AF, ZF, SF and OF cleared.</summary>
+    Succeed = 0,
+
+    /// <summary>VMfailInvalid: CF set; nothing stored (there is no current VMCS to store into).</summary>
+    FailInvalid = 1,
+
+    /// <summary>VMfailValid: ZF set; the error number goes to VM_INSTRUCTION_ERROR of the current VMCS.</summary>
+    FailValid = 2,
+}
+
+/// <summary>
+/// The result of a VMX instruction as a value, never an exception: <see cref="Succeed"/>, <see cref="FailInvalid"/>
+/// or <see cref="FailValid(VmxInstructionError)"/> with its error number.
+/// </summary>
+public readonly struct VmxResult : IEquatable<VmxResult>
+{
+    private VmxResult(VmxOutcome outcome, VmxInstructionError error)
+    {
+        Outcome = outcome;
+        Error = error;
+    }
+
+    public static VmxResult Succeed => default;
+
+    public static VmxResult FailInvalid => new(VmxOutcome.FailInvalid, VmxInstructionError.None);
+
+    public VmxOutcome Outcome { get; }
+
+    /// <summary>The error number of a VMfailValid; <see cref="VmxInstructionError.None"/> otherwise.</summary>
+    public VmxInstructionError Error { get; }
+
+    public bool IsSuccess => Outcome == VmxOutcome.Succeed;
+
+    public static VmxResult FailValid(VmxInstructionError error) => new(VmxOutcome.FailValid, error);
+
+    public bool Equals(VmxResult other) => Outcome == other.Outcome && Error == other.Error;
+
+    public override bool Equals(object? obj) => obj is VmxResult other && Equals(other);
+
+    public override int GetHashCode() => ((int)Outcome << 8) | (int)Error;
+
+    public override string ToString() => Outcome switch
+    {
+        VmxOutcome.Succeed => "VMsucceed",
+        VmxOutcome.FailInvalid => "VMfailInvalid",
+        _ => $"VMfailValid({(int)Error}: {Error})",
+    };
+
+    public static bool operator ==(VmxResult left, VmxResult right) => left.Equals(right);
+
+    public static bool operator !=(VmxResult left, VmxResult right) => !left.Equals(right);
+}

@@ -108,7 +108,7 @@ internal static class TestHelpers
     }
 }
 
-internal sealed record GeneratorRun(GeneratorDriver Driver, GeneratorDriverRunResult Result, Compilation Output)
+public sealed record GeneratorRun(GeneratorDriver Driver, GeneratorDriverRunResult Result, Compilation Output)
 {
     public ImmutableArray<Diagnostic> Diagnostics => Result.Diagnostics;
 

@@ -45,6 +45,7 @@ internal static class ManifestBinder
         var diagnostics = new List<DiagnosticInfo>(syntax.Diagnostics);
         var header = BindHeader(syntax, diagnostics);
         var fields = BindFields(syntax, header, diagnostics, cancellationToken);
+        diagnostics = InSourceOrder(diagnostics);
 
         LayoutDeclaration? declaration = header.Layout is not null && header.Namespace is not null
             ? new LayoutDeclaration(syntax.FilePath, header.Namespace, header.Layout.Location)
@@ -70,6 +71,15 @@ internal static class ManifestBinder
             fields.Value.Groups);
         return new BindResult(manifest, diagnostics.ToEquatableArray(), declaration);
     }
+
+    /// <summary>Diagnostics in the order a reader meets them: by position, stable for ties.</summary>
+    private static List<DiagnosticInfo> InSourceOrder(List<DiagnosticInfo> diagnostics) =>
+        diagnostics
+            .Select((d, i) => (d, i))
+            .OrderBy(x => x.d.Location?.Span.Start ?? -1)
+            .ThenBy(x => x.i)
+            .Select(x => x.d)
+            .ToList();
 
     private static Header BindHeader(ManifestSyntax syntax, List<DiagnosticInfo> diagnostics)
     {

@@ -3,7 +3,6 @@ using System.Threading;
 using Microsoft.CodeAnalysis.Text;
 using NUnit.Framework;
 using VmcsGen.Generator.Model;
-using FieldClass = VmcsGen.Generator.Model.FieldClass;
 using VmcsGen.Generator.Parsing;
 using VmcsGen.Generator.Semantics;
 
@@ -70,10 +69,10 @@ public sealed class LayoutTests
             Assert.That(manifest.Size, Is.EqualTo(4096));
             Assert.That(manifest.HeaderSize, Is.EqualTo(40));
             Assert.That(manifest.Fields.First(f => f.Name == "IO_BITMAP_A").Offset, Is.EqualTo(40));
-            Assert.That(classes["GUEST_RIP"], Is.EqualTo(FieldClass.Sync));
-            Assert.That(classes["VM_EXIT_REASON"], Is.EqualTo(FieldClass.Sync));
-            Assert.That(classes["HOST_RIP"], Is.EqualTo(FieldClass.NoSync));
-            Assert.That(classes["IO_BITMAP_A"], Is.EqualTo(FieldClass.NoSync));
+            Assert.That(classes["GUEST_RIP"], Is.EqualTo(Model.FieldClass.Sync));
+            Assert.That(classes["VM_EXIT_REASON"], Is.EqualTo(Model.FieldClass.Sync));
+            Assert.That(classes["HOST_RIP"], Is.EqualTo(Model.FieldClass.NoSync));
+            Assert.That(classes["IO_BITMAP_A"], Is.EqualTo(Model.FieldClass.NoSync));
         });
     }
 

@@ -40,6 +40,10 @@ public readonly struct VmxResult : IEquatable<VmxResult>
 
     public static VmxResult FailValid(VmxInstructionError error) => new(VmxOutcome.FailValid, error);
 
+    /// <summary>This result if it is a failure, else <paramref name="next"/>: keeps the first failure of a sequence.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public VmxResult Then(VmxResult next) => IsSuccess ? next : this;
+
     public bool Equals(VmxResult other) => Outcome == other.Outcome && Error == other.Error;
 
     public override bool Equals(object? obj) => obj is VmxResult other && Equals(other);

@@ -14,7 +14,11 @@ internal static class SourceEmitter
         ("VmcsFieldInfo", "field descriptors", FieldInfoEmitter.Emit),
         ("Vmcs12", "the vmcs12 layout", Vmcs12Emitter.Emit),
         ("Vmcs12Access", "VMREAD/VMWRITE on vmcs12 and the offset lookups", Vmcs12AccessEmitter.Emit),
+        ("ShadowFields", "shadow VMCS tables, bitmaps and copy loops", ShadowFieldsEmitter.Emit),
     ];
+
+    /// <summary>How many sources each manifest produces.</summary>
+    public static int PartCount => Parts.Length;
 
     public static void EmitAll(SourceProductionContext context, EquatableArray<VmcsManifest> manifests)
     {

@@ -1,0 +1,226 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using VmcsGen.Generator.Model;
+
+namespace VmcsGen.Generator.Emit;
+
+/// <summary>
+/// Emits <c>ShadowFields</c>: the RW and RO (encoding, offset) tables, the VMREAD/VMWRITE bitmaps as constant data,
+/// <c>BuildBitmaps</c> for absent features, and the straight-line shadow copy loops.
+/// </summary>
+internal static class ShadowFieldsEmitter
+{
+    public const int BitmapBytes = 4096;
+    private const string VmxResult = GeneratedHeader.VmxResult;
+    public const string Constraint = "    where TVmcs : struct, global::VmcsGen.IVmcs";
+
+    public static void Emit(SourceWriter writer, VmcsManifest manifest)
+    {
+        var rw = manifest.Fields.Where(f => f.Class == FieldClass.ShadowRw).ToList();
+        var ro = manifest.Fields.Where(f => f.Class == FieldClass.ShadowRo).ToList();
+
+        writer.WriteLine("/// <summary>");
+        writer.WriteLine($"/// The shadow VMCS of the {manifest.LayoutName} layout: {rw.Count} read-write fields (neither access exits) and");
+        writer.WriteLine($"/// {ro.Count} read-only fields (VMREAD does not exit, VMWRITE does). Offsets are compile-time constants.");
+        writer.WriteLine("/// </summary>");
+        writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
+        using (writer.Block("public static class ShadowFields"))
+        {
+            writer.WriteLine($"public const int ReadWriteCount = {rw.Count};");
+            writer.WriteLine($"public const int ReadOnlyCount = {ro.Count};");
+            writer.WriteLine($"public const int BitmapSize = {BitmapBytes};");
+            writer.WriteLine();
+            EmitTable(writer, "ReadWrite", rw);
+            EmitTable(writer, "ReadOnly", ro);
+            EmitBitmaps(writer, rw, ro);
+            EmitBuildBitmaps(writer, manifest, rw, ro);
+            EmitCopyShadowToVmcs12(writer, rw);
+            writer.WriteLine();
+            EmitCopyVmcs12ToShadow(writer, rw, ro);
+        }
+    }
+
+    private static void EmitTable(SourceWriter writer, string name, List<FieldSpec> fields)
+    {
+        writer.WriteLine($"/// <summary>Encodings of the {(name == "ReadWrite" ? "read-write" : "read-only")} shadow fields, in encoding order.</summary>");
+        writer.WriteLine($"public static global::System.ReadOnlySpan<uint> {name}Encodings => [{string.Join(", ", fields.Select(f => GeneratedHeader.Hex(f.Encoding)))}];");
+        writer.WriteLine();
+        writer.WriteLine($"/// <summary>vmcs12 offsets of <see cref=\"{name}Encodings\"/>, element for element.</summary>");
+        writer.WriteLine($"public static global::System.ReadOnlySpan<ushort> {name}Offsets => [{string.Join(", ", fields.Select(f => f.Offset.ToString(CultureInfo.InvariantCulture)))}];");
+        writer.WriteLine();
+    }
+
+    private static void EmitBitmaps(SourceWriter writer, List<FieldSpec> rw, List<FieldSpec> ro)
+    {
+        var vmread = Enumerable.Repeat((byte)0xFF, BitmapBytes).ToArray();
+        var vmwrite = Enumerable.Repeat((byte)0xFF, BitmapBytes).ToArray();
+        foreach (var field in rw)
+        {
+            ClearBits(vmread, field);
+            ClearBits(vmwrite, field);
+        }
+
+        foreach (var field in ro)
+        {
+            ClearBits(vmread, field);
+        }
+
+        EmitBytes(writer, "VmreadBitmap", "VMREAD bitmap with every feature present: bit n = encoding n (byte n / 8, bit n % 8); a set bit makes L1's VMREAD exit.", vmread);
+        EmitBytes(writer, "VmwriteBitmap", "VMWRITE bitmap with every feature present: a set bit makes L1's VMWRITE exit.", vmwrite);
+    }
+
+    private static void ClearBits(byte[] bitmap, FieldSpec field)
+    {
+        Clear(bitmap, field.Encoding);
+        if (field.Is64Bit)
+        {
+            Clear(bitmap, field.Encoding | 1);
+        }
+    }
+
+    private static void Clear(byte[] bitmap, uint encoding) => bitmap[encoding >> 3] &= (byte)~(1 << (int)(encoding & 7));
+
+    private static void EmitBytes(SourceWriter writer, string name, string summary, byte[] bytes)
+    {
+        writer.WriteLine($"/// <summary>{summary}</summary>");
+        writer.WriteLine($"public static global::System.ReadOnlySpan<byte> {name} =>");
+        writer.WriteLine("[");
+        writer.Indent();
+        for (var i = 0; i < bytes.Length; i += 32)
+        {
+            writer.WriteLine(string.Join(", ", bytes.Skip(i).Take(32).Select(b => "0x" + b.ToString("X2", CultureInfo.InvariantCulture))) + ",");
+        }
+
+        writer.Unindent();
+        writer.WriteLine("];");
+        writer.WriteLine();
+    }
+
+    private static void EmitBuildBitmaps(SourceWriter writer, VmcsManifest manifest, List<FieldSpec> rw, List<FieldSpec> ro)
+    {
+        writer.WriteLine("/// <summary>");
+        writer.WriteLine("/// Fills 4096-byte VMREAD and VMWRITE bitmaps for the features the CPU has: a field whose feature is absent keeps its");
+        writer.WriteLine("/// bits set, so L1's accesses to it exit and are emulated.");
+        writer.WriteLine("/// </summary>");
+        using (writer.Block("public static void BuildBitmaps(Features available, global::System.Span<byte> vmread, global::System.Span<byte> vmwrite)"))
+        {
+            writer.WriteLine("if (vmread.Length != BitmapSize || vmwrite.Length != BitmapSize)");
+            writer.WriteLine("{");
+            writer.WriteLine("    throw new global::System.ArgumentException($\"VMREAD/VMWRITE bitmaps are {BitmapSize} bytes each; got {vmread.Length} and {vmwrite.Length}.\");");
+            writer.WriteLine("}");
+            writer.WriteLine();
+            writer.WriteLine("VmreadBitmap.CopyTo(vmread);");
+            writer.WriteLine("VmwriteBitmap.CopyTo(vmwrite);");
+            foreach (var feature in manifest.Features)
+            {
+                var gated = rw.Concat(ro).Where(f => f.FeatureBit == feature.Bit).ToList();
+                if (gated.Count == 0)
+                {
+                    continue;
+                }
+
+                writer.WriteLine();
+                using (writer.Block($"if ((available & Features.{feature.CSharpName}) == 0)"))
+                {
+                    foreach (var field in gated)
+                    {
+                        writer.WriteLine($"// {field.Name}");
+                        foreach (var encoding in field.Is64Bit ? new[] { field.Encoding, field.Encoding | 1 } : new[] { field.Encoding })
+                        {
+                            var mask = "0x" + (1 << (int)(encoding & 7)).ToString("X2", CultureInfo.InvariantCulture);
+                            writer.WriteLine($"vmread[{encoding >> 3}] |= {mask};");
+                            if (field.Class == FieldClass.ShadowRw)
+                            {
+                                writer.WriteLine($"vmwrite[{encoding >> 3}] |= {mask};");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        writer.WriteLine();
+    }
+
+    private static void EmitCopyShadowToVmcs12(SourceWriter writer, List<FieldSpec> rw)
+    {
+        writer.WriteLine("/// <summary>");
+        writer.WriteLine("/// Copies the read-write fields from the shadow VMCS (which must be current on <paramref name=\"shadow\"/>) into vmcs12:");
+        writer.WriteLine("/// one VMREAD per field, 64-bit fields once. Read-only fields are never copied back. Returns the first failure.");
+        writer.WriteLine("/// </summary>");
+        writer.WriteLine($"public static {VmxResult} CopyShadowToVmcs12<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)");
+        using (writer.Block(Constraint))
+        {
+            writer.WriteLine($"var result = {VmxResult}.Succeed;");
+            writer.WriteLine("ulong value;");
+            foreach (var group in GroupByFeature(rw))
+            {
+                EmitGated(writer, group.Key, () =>
+                {
+                    foreach (var field in group)
+                    {
+                        writer.WriteLine($"result = result.Then(shadow.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
+                        writer.WriteLine($"vmcs12.{field.CSharpName} = {Narrow(field, "value")};");
+                    }
+                });
+            }
+
+            writer.WriteLine("return result;");
+        }
+    }
+
+    private static void EmitCopyVmcs12ToShadow(SourceWriter writer, List<FieldSpec> rw, List<FieldSpec> ro)
+    {
+        writer.WriteLine("/// <summary>");
+        writer.WriteLine("/// Copies vmcs12 into the shadow VMCS (which must be current on <paramref name=\"shadow\"/>): read-write fields, then");
+        writer.WriteLine("/// read-only ones; one VMWRITE per field, 64-bit fields once. Returns the first failure.");
+        writer.WriteLine("/// </summary>");
+        writer.WriteLine($"public static {VmxResult} CopyVmcs12ToShadow<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)");
+        using (writer.Block(Constraint))
+        {
+            writer.WriteLine($"var result = {VmxResult}.Succeed;");
+            foreach (var group in GroupByFeature(rw).Concat(GroupByFeature(ro)))
+            {
+                EmitGated(writer, group.Key, () =>
+                {
+                    foreach (var field in group)
+                    {
+                        writer.WriteLine($"result = result.Then(shadow.VmWrite({GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));");
+                    }
+                });
+            }
+
+            writer.WriteLine("return result;");
+        }
+    }
+
+    /// <summary>Consecutive runs of fields with the same feature gate, so each gate is tested once per run.</summary>
+    private static IEnumerable<IGrouping<string?, FieldSpec>> GroupByFeature(List<FieldSpec> fields)
+    {
+        var ungated = fields.Where(f => f.Feature is null).GroupBy(_ => (string?)null);
+        var gated = fields.Where(f => f.Feature is not null).GroupBy(f => f.Feature);
+        return ungated.Concat(gated);
+    }
+
+    private static void EmitGated(SourceWriter writer, string? feature, System.Action body)
+    {
+        if (feature is null)
+        {
+            body();
+            return;
+        }
+
+        using (writer.Block($"if ((available & Features.{Semantics.ManifestBinder.ToPascalCase(feature)}) != 0)"))
+        {
+            body();
+        }
+    }
+
+    public static string Narrow(FieldSpec field, string value) => field.Width switch
+    {
+        FieldWidth.Bits16 => "(ushort)" + value,
+        FieldWidth.Bits32 => "(uint)" + value,
+        _ => value,
+    };
+}

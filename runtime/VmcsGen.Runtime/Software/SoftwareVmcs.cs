@@ -1,0 +1,26 @@
+using System.Runtime.CompilerServices;
+
+namespace VmcsGen.Software;
+
+/// <summary>
+/// The struct backend over a <see cref="SoftwareVmx"/>: VMX instructions act on its current VMCS, exactly as on hardware.
+/// Being a struct, it lets generic engine and copy-loop code specialise per backend.
+/// </summary>
+public readonly struct SoftwareVmcs : IVmcs
+{
+    private readonly SoftwareVmx _processor;
+
+    public SoftwareVmcs(SoftwareVmx processor) => _processor = processor;
+
+    public SoftwareVmx Processor => _processor;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public VmxResult VmRead(uint encoding, out ulong value) => _processor.VmRead(encoding, out value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public VmxResult VmWrite(uint encoding, ulong value) => _processor.VmWrite(encoding, value);
+
+    public VmxResult VmPtrLd(ulong address) => _processor.VmPtrLd(address);
+
+    public VmxResult VmClear(ulong address) => _processor.VmClear(address);
+}

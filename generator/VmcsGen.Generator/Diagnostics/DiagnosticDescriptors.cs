@@ -63,7 +63,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor InvalidIdentifier = Error(
         "VMCS0013", "Invalid feature or group name",
-        "'{0}' is not a valid {1} name: use lower-case letters, digits and '-' or '_', starting with a letter");
+        "'{0}' is not a valid {1} name: use lower-case words of letters and digits joined by '-', each starting with a letter ('none' and 'all' are reserved)");
 
     // ---- VMCS01xx: field rules ----
     public static readonly DiagnosticDescriptor ReservedEncodingBits = Error(

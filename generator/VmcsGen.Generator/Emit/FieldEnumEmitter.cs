@@ -38,6 +38,28 @@ internal static class FieldEnumEmitter
             writer.WriteLine("/// <summary>Every feature of the manifest.</summary>");
             writer.WriteLine("All = " + GeneratedHeader.HexMask(all) + ",");
         }
+
+        writer.WriteLine();
+        writer.WriteLine("/// <summary>Which of the manifest's features a CPU has.</summary>");
+        writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
+        using (writer.Block("public static class FeatureSupport"))
+        {
+            writer.WriteLine("/// <summary>The features <paramref name=\"capabilities\"/> offers; a feature the capability model does not know counts as absent (its fields stay intercepted).</summary>");
+            using (writer.Block("public static Features From(global::VmcsGen.VmxCapabilities capabilities)"))
+            {
+                writer.WriteLine("var features = Features.None;");
+                foreach (var feature in manifest.Features)
+                {
+                    writer.WriteLine($"if (capabilities.Has(\"{feature.Name}\"))");
+                    writer.WriteLine("{");
+                    writer.WriteLine($"    features |= Features.{feature.CSharpName};");
+                    writer.WriteLine("}");
+                    writer.WriteLine();
+                }
+
+                writer.WriteLine("return features;");
+            }
+        }
     }
 
     public static string Describe(FieldSpec field)

@@ -15,6 +15,10 @@ internal static class SourceEmitter
         ("Vmcs12", "the vmcs12 layout", Vmcs12Emitter.Emit),
         ("Vmcs12Access", "VMREAD/VMWRITE on vmcs12 and the offset lookups", Vmcs12AccessEmitter.Emit),
         ("ShadowFields", "shadow VMCS tables, bitmaps and copy loops", ShadowFieldsEmitter.Emit),
+        ("ExitSync", "the nested VM-exit sync", SyncEmitter.EmitExitSync),
+        ("DirtyGroups", "dirty-tracking groups", SyncEmitter.EmitDirtyGroups),
+        ("EntryPrepare", "the nested VM-entry preparation", SyncEmitter.EmitEntryPrepare),
+        ("ControlShadows", "software shadows of control fields", SyncEmitter.EmitControlShadows),
     ];
 
     /// <summary>How many sources each manifest produces.</summary>

@@ -252,22 +252,41 @@ internal static class ManifestParser
         return true;
     }
 
+    /// <summary>
+    /// <c>[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*</c>, not <c>none</c> or <c>all</c>: every segment starts with a letter, so the
+    /// PascalCase C# names of two different names never collide, and never collide with the None/All members.
+    /// </summary>
     public static bool IsFeatureOrGroupName(string text)
     {
-        if (text.Length == 0 || text[0] < 'a' || text[0] > 'z')
+        if (text is "none" or "all")
         {
             return false;
         }
 
+        var atSegmentStart = true;
         foreach (var c in text)
         {
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            if (c == '-')
+            {
+                if (atSegmentStart)
+                {
+                    return false;
+                }
+
+                atSegmentStart = true;
+                continue;
+            }
+
+            var ok = atSegmentStart ? c >= 'a' && c <= 'z' : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+            if (!ok)
             {
                 return false;
             }
+
+            atSegmentStart = false;
         }
 
-        return true;
+        return text.Length > 0 && !atSegmentStart;
     }
 
     private static bool IsHexDigit(char c) => (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

@@ -20,3 +20,30 @@ public enum Features : ulong
     /// <summary>Every feature of the manifest.</summary>
     All = 0x7UL,
 }
+
+/// <summary>Which of the manifest's features a CPU has.</summary>
+[global::System.CodeDom.Compiler.GeneratedCode("VmcsGen", "%VERSION%")]
+public static class FeatureSupport
+{
+    /// <summary>The features <paramref name="capabilities"/> offers; a feature the capability model does not know counts as absent (its fields stay intercepted).</summary>
+    public static Features From(global::VmcsGen.VmxCapabilities capabilities)
+    {
+        var features = Features.None;
+        if (capabilities.Has("apicv"))
+        {
+            features |= Features.Apicv;
+        }
+
+        if (capabilities.Has("pml"))
+        {
+            features |= Features.Pml;
+        }
+
+        if (capabilities.Has("preemption-timer"))
+        {
+            features |= Features.PreemptionTimer;
+        }
+
+        return features;
+    }
+}

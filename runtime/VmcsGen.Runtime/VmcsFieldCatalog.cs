@@ -35,6 +35,10 @@ public sealed class VmcsFieldCatalog
 
     private readonly bool[] _supported = new bool[0x8000];
 
+    // Dense slot per supported full encoding (its _HIGH form shares it), -1 otherwise: lets a VMCS model store only
+    // the fields the CPU has. Shared by every region of a processor.
+    private readonly short[] _slots = new short[0x8000];
+
     private VmcsFieldCatalog(IEnumerable<uint> encodings)
     {
         foreach (var encoding in encodings)
@@ -50,7 +54,31 @@ public sealed class VmcsFieldCatalog
                 _supported[encoding | 1] = true;
             }
         }
+
+        short next = 0;
+        for (var e = 0; e < 0x8000; e++)
+        {
+            _slots[e] = -1;
+            if (_supported[e] && (e & 1) == 0)
+            {
+                _slots[e] = next;
+                if (_supported[e | 1])
+                {
+                    _slots[e | 1] = next;
+                }
+
+                next++;
+            }
+        }
+
+        Count = next;
     }
+
+    /// <summary>How many fields (full-access encodings) the catalog holds.</summary>
+    public int Count { get; }
+
+    /// <summary>The dense slot of a supported encoding (a _HIGH form shares its field's slot), or -1.</summary>
+    public int SlotOf(uint encoding) => encoding < 0x8000 ? _slots[encoding] : -1;
 
     /// <summary>
     /// Every field of the SDM's Appendix B that Linux KVM names in arch/x86/include/asm/vmx.h (mainline, about v6.18):

@@ -19,6 +19,7 @@ internal static class SourceEmitter
         ("DirtyGroups", "dirty-tracking groups", SyncEmitter.EmitDirtyGroups),
         ("EntryPrepare", "the nested VM-entry preparation", SyncEmitter.EmitEntryPrepare),
         ("ControlShadows", "software shadows of control fields", SyncEmitter.EmitControlShadows),
+        ("Layout", "the layout as IVmcsLayout for the nested engine", LayoutEmitter.Emit),
     ];
 
     /// <summary>How many sources each manifest produces.</summary>

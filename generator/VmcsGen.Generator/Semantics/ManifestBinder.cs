@@ -664,7 +664,7 @@ internal static class ManifestBinder
 
     /// <summary>Names the generated types already use for their own members.</summary>
     private static bool IsReservedMemberName(string cSharpName) =>
-        cSharpName is "RevisionId" or "ShadowIndicator" or "AbortIndicator" or "LaunchState" or "Size" or "Revision" or "HeaderSize" or "Offsets";
+        cSharpName is "RevisionId" or "ShadowIndicator" or "AbortIndicator" or "LaunchState" or "Size" or "Revision" or "HeaderSize" or "Offsets" or "Vmcs12";
 
     private static string Hex(uint value) => value.ToString("X4", System.Globalization.CultureInfo.InvariantCulture);
 }

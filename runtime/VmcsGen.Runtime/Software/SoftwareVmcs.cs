@@ -6,7 +6,7 @@ namespace VmcsGen.Software;
 /// The struct backend over a <see cref="SoftwareVmx"/>: VMX instructions act on its current VMCS, exactly as on hardware.
 /// Being a struct, it lets generic engine and copy-loop code specialise per backend.
 /// </summary>
-public readonly struct SoftwareVmcs : IVmcs
+public readonly struct SoftwareVmcs : INestedVmcs
 {
     private readonly SoftwareVmx _processor;
 
@@ -23,4 +23,14 @@ public readonly struct SoftwareVmcs : IVmcs
     public VmxResult VmPtrLd(ulong address) => _processor.VmPtrLd(address);
 
     public VmxResult VmClear(ulong address) => _processor.VmClear(address);
+
+    public VmxResult GuestVmRead(uint encoding, out ulong value) => _processor.GuestVmRead(encoding, out value);
+
+    public VmxResult GuestVmWrite(uint encoding, ulong value) => _processor.GuestVmWrite(encoding, value);
+
+    /// <summary>VMLAUNCH on the current VMCS (launch-state checks only; no guest runs).</summary>
+    public VmxResult VmLaunch() => _processor.VmLaunch();
+
+    /// <summary>VMRESUME on the current VMCS (launch-state checks only; no guest runs).</summary>
+    public VmxResult VmResume() => _processor.VmResume();
 }

@@ -15,8 +15,8 @@ public sealed class SoftwareVmx
     public const ulong InvalidPointer = ulong.MaxValue;
 
     private readonly Dictionary<ulong, Region> _regions = new();
-    private readonly long[] _readsPerEncoding = new long[0x8000];
-    private readonly long[] _writesPerEncoding = new long[0x8000];
+    private readonly long[] _readsPerSlot;
+    private readonly long[] _writesPerSlot;
     private Region? _current;
     private long _reads, _writes, _ptrlds, _clears, _entries;
 
@@ -45,6 +45,8 @@ public sealed class SoftwareVmx
         }
 
         Catalog = catalog ?? VmcsFieldCatalog.AllKnown;
+        _readsPerSlot = new long[Catalog.Count * 2];
+        _writesPerSlot = new long[Catalog.Count * 2];
         Revision = revision;
         VmwriteAny = vmwriteAny;
         VmcsShadowing = vmcsShadowing;
@@ -72,16 +74,21 @@ public sealed class SoftwareVmx
     /// <summary>The struct handle the engine and the generated copy loops are generic over.</summary>
     public SoftwareVmcs Vmcs => new(this);
 
-    public long ReadsOf(uint encoding) => encoding < 0x8000 ? _readsPerEncoding[encoding] : 0;
+    /// <summary>VMREADs of this encoding (full and _HIGH forms count apart); 0 for an encoding the catalog lacks.</summary>
+    public long ReadsOf(uint encoding) => CounterIndex(encoding) is var i and >= 0 ? _readsPerSlot[i] : 0;
 
-    public long WritesOf(uint encoding) => encoding < 0x8000 ? _writesPerEncoding[encoding] : 0;
+    /// <summary>VMWRITEs of this encoding (full and _HIGH forms count apart); 0 for an encoding the catalog lacks.</summary>
+    public long WritesOf(uint encoding) => CounterIndex(encoding) is var i and >= 0 ? _writesPerSlot[i] : 0;
+
+    private int CounterIndex(uint encoding) => Catalog.SlotOf(encoding) is var slot and >= 0 ? (slot * 2) + (int)(encoding & 1) : -1;
 
     /// <summary>Zeroes every counter (total and per field).</summary>
     public void ResetCounters()
     {
-        Array.Clear(_readsPerEncoding);
-        Array.Clear(_writesPerEncoding);
+        Array.Clear(_readsPerSlot);
+        Array.Clear(_writesPerSlot);
         _reads = _writes = _ptrlds = _clears = _entries = 0;
+        GuestVmReads = GuestVmWrites = 0;
     }
 
     /// <summary>
@@ -95,7 +102,7 @@ public sealed class SoftwareVmx
             throw new InvalidOperationException($"A VMCS region already exists at 0x{address:X}.");
         }
 
-        _regions[address] = new Region(address, revision ?? Revision, shadow);
+        _regions[address] = new Region(address, revision ?? Revision, shadow, Catalog.Count);
     }
 
     /// <summary>Whether the region at <paramref name="address"/> is in the launched state (after VMLAUNCH, before VMCLEAR).</summary>
@@ -163,9 +170,10 @@ public sealed class SoftwareVmx
     public VmxResult VmRead(uint encoding, out ulong value)
     {
         _reads++;
-        if (encoding < 0x8000)
+        var counter = CounterIndex(encoding);
+        if (counter >= 0)
         {
-            _readsPerEncoding[encoding]++;
+            _readsPerSlot[counter]++;
         }
 
         value = 0;
@@ -186,9 +194,10 @@ public sealed class SoftwareVmx
     public VmxResult VmWrite(uint encoding, ulong value)
     {
         _writes++;
-        if (encoding < 0x8000)
+        var counter = CounterIndex(encoding);
+        if (counter >= 0)
         {
-            _writesPerEncoding[encoding]++;
+            _writesPerSlot[counter]++;
         }
 
         if (_current is null)
@@ -208,6 +217,71 @@ public sealed class SoftwareVmx
 
         Store(_current, encoding, value);
         return VmxResult.Succeed;
+    }
+
+    /// <summary>
+    /// VMREAD by the guest in VMX non-root operation with VMCS shadowing, once the VMREAD bitmap let it through: reads the
+    /// VMCS whose address is in the current VMCS's link pointer (which must be a shadow VMCS). Not counted as an
+    /// instruction of this processor's VMM; counted in <see cref="GuestVmReads"/>.
+    /// </summary>
+    public VmxResult GuestVmRead(uint encoding, out ulong value)
+    {
+        GuestVmReads++;
+        value = 0;
+        if (LinkedShadow() is not { } shadow)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        if (!Catalog.Supports(encoding))
+        {
+            return VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        value = Load(shadow, encoding);
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>VMWRITE by the guest through VMCS shadowing (see <see cref="GuestVmRead"/>).</summary>
+    public VmxResult GuestVmWrite(uint encoding, ulong value)
+    {
+        GuestVmWrites++;
+        if (LinkedShadow() is not { } shadow)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        if (!Catalog.Supports(encoding))
+        {
+            return VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        if (VmcsEncoding.Type(encoding) == FieldType.ExitInformation && !VmwriteAny)
+        {
+            return VmxResult.FailValid(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
+        }
+
+        Store(shadow, encoding, value);
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>Guest VMREADs served from a shadow VMCS without a VM exit.</summary>
+    public long GuestVmReads { get; private set; }
+
+    /// <summary>Guest VMWRITEs served into a shadow VMCS without a VM exit.</summary>
+    public long GuestVmWrites { get; private set; }
+
+    private const uint VmcsLinkPointerEncoding = 0x2800;
+
+    private Region? LinkedShadow()
+    {
+        if (_current is null || !Catalog.Supports(VmcsLinkPointerEncoding))
+        {
+            return null;
+        }
+
+        var link = _current.Fields[Catalog.SlotOf(VmcsLinkPointerEncoding)];
+        return _regions.TryGetValue(link, out var shadow) && shadow.ShadowIndicator ? shadow : null;
     }
 
     /// <summary>VMLAUNCH's VMCS checks: a current, non-shadow VMCS whose launch state is clear; it becomes launched.</summary>
@@ -253,7 +327,7 @@ public sealed class SoftwareVmx
 
         if (Catalog.Supports(VmInstructionErrorEncoding))
         {
-            _current.Fields[VmInstructionErrorEncoding >> 1] = (uint)error;
+            _current.Fields[Catalog.SlotOf(VmInstructionErrorEncoding)] = (uint)error;
         }
 
         return VmxResult.FailValid(error);
@@ -268,9 +342,9 @@ public sealed class SoftwareVmx
             ? region
             : throw new ArgumentException($"No VMCS region at 0x{address:X}.", nameof(address));
 
-    private static ulong Load(Region region, uint encoding)
+    private ulong Load(Region region, uint encoding)
     {
-        var slot = region.Fields[encoding >> 1];
+        var slot = region.Fields[Catalog.SlotOf(encoding)];
         if (VmcsEncoding.IsHighAccess(encoding))
         {
             return slot >> 32;
@@ -279,9 +353,9 @@ public sealed class SoftwareVmx
         return slot & VmcsEncoding.AccessMask(encoding);
     }
 
-    private static void Store(Region region, uint encoding, ulong value)
+    private void Store(Region region, uint encoding, ulong value)
     {
-        ref var slot = ref region.Fields[encoding >> 1];
+        ref var slot = ref region.Fields[Catalog.SlotOf(encoding)];
         if (VmcsEncoding.IsHighAccess(encoding))
         {
             slot = (slot & 0xFFFF_FFFFul) | ((value & 0xFFFF_FFFFul) << 32);
@@ -292,7 +366,7 @@ public sealed class SoftwareVmx
         }
     }
 
-    private sealed class Region(ulong address, uint revisionId, bool shadowIndicator)
+    private sealed class Region(ulong address, uint revisionId, bool shadowIndicator, int fields)
     {
         public ulong Address { get; } = address;
 
@@ -302,7 +376,7 @@ public sealed class SoftwareVmx
 
         public bool Launched { get; set; }
 
-        /// <summary>One 64-bit slot per full encoding (index = encoding >> 1); a _HIGH access uses the upper half.</summary>
-        public ulong[] Fields { get; } = new ulong[0x4000];
+        /// <summary>One 64-bit slot per field of the catalog (<see cref="VmcsFieldCatalog.SlotOf"/>); a _HIGH access uses the upper half.</summary>
+        public ulong[] Fields { get; } = new ulong[fields];
     }
 }

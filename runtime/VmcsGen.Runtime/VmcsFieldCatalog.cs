@@ -56,10 +56,10 @@ public sealed class VmcsFieldCatalog
         }
 
         short next = 0;
-        for (var e = 0; e < 0x8000; e++)
+        Array.Fill(_slots, (short)-1);
+        for (var e = 0; e < 0x8000; e += 2)
         {
-            _slots[e] = -1;
-            if (_supported[e] && (e & 1) == 0)
+            if (_supported[e])
             {
                 _slots[e] = next;
                 if (_supported[e | 1])

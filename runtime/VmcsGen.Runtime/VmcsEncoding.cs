@@ -81,6 +81,14 @@ public static class VmcsEncoding
         };
     }
 
+    /// <summary>
+    /// The VM-execution, VM-exit and VM-entry control fields proper (pin-based, primary, secondary and tertiary
+    /// processor-based, VM-exit, secondary VM-exit, VM-entry controls; full or _HIGH form). Writing one makes the CPU treat
+    /// the cached VMCS as dirty, so the next VM entry runs every consistency check; KVM keeps software shadows of them.
+    /// </summary>
+    public static bool IsMajorControl(uint encoding) =>
+        (encoding & ~1u) is 0x4000 or 0x4002 or 0x401E or 0x2034 or 0x400C or 0x2044 or 0x4012;
+
     /// <summary>ROL16(encoding, 6): KVM's index into its compact vmcs12 offset table.</summary>
     public static int CompactIndex(uint encoding)
     {

@@ -1,0 +1,280 @@
+using System;
+using System.Collections.Generic;
+
+namespace VmcsGen.Nested;
+
+/// <summary>A value the CPU writes into vmcs02 when L2 exits (exit information, changed guest state).</summary>
+public readonly record struct FieldWrite(uint Encoding, ulong Value);
+
+/// <summary>Why L1 exited to L0.</summary>
+public enum ExitCause
+{
+    Vmread,
+    Vmwrite,
+    Vmptrld,
+    Vmclear,
+    Vmlaunch,
+    Vmresume,
+}
+
+/// <summary>
+/// How the engine behaves. The defaults are today's KVM; the three <c>Pre2019…</c> switches bring back what KVM did
+/// before the 2019 "VMX optimizations" series, so the simulator can compare eras on the same manifest.
+/// </summary>
+public sealed record NestedVmxOptions
+{
+    /// <summary>Use a shadow VMCS for L1's VMREAD/VMWRITE (off: every access exits).</summary>
+    public bool UseShadowVmcs { get; init; } = true;
+
+    /// <summary>Pre-2019: the shadow copy loops look each field's vmcs12 offset up at run time (compact table + width switch).</summary>
+    public bool RuntimeOffsetLookup { get; init; }
+
+    /// <summary>Pre-2019: every nested entry rewrites every control field of vmcs02, changed or not.</summary>
+    public bool RewriteControlsEveryEntry { get; init; }
+
+    /// <summary>Pre-2019: every vmcs01/vmcs02 switch also puts and loads the vCPU's state (counted, costed by the simulator).</summary>
+    public bool PutVcpuOnVmcsSwitch { get; init; }
+
+    /// <summary>Features of L0's CPU (a mask of the layout's Features); null = all of them.</summary>
+    public ulong? Features { get; init; }
+
+    /// <summary>Whether L1 is told it may VMWRITE exit-information fields; null = the manifest's <c>vmwrite-any</c>.</summary>
+    public bool? L1VmwriteAny { get; init; }
+
+    /// <summary>L1's VMXON region (guest-physical): VMPTRLD and VMCLEAR refuse it.</summary>
+    public ulong L1VmxonPointer { get; init; } = 0x1000;
+
+    /// <summary>L1's MAXPHYADDR.</summary>
+    public int L1PhysicalAddressWidth { get; init; } = 46;
+
+    /// <summary>Deliberate bugs, for tests that prove the equivalence property catches them.</summary>
+    internal PlantedBug Bug { get; init; }
+}
+
+/// <summary>Faults the equivalence tests plant to show they are detected.</summary>
+[Flags]
+internal enum PlantedBug
+{
+    None = 0,
+
+    /// <summary>A trapped VMWRITE marks vmcs12 dirty without first syncing the stale rare set.</summary>
+    SkipRareSyncBeforeDirty = 1,
+
+    /// <summary>VMCLEAR of the current vmcs12 writes it back without copying the shadow VMCS into it first.</summary>
+    SkipShadowFlushOnVmclear = 2,
+}
+
+/// <summary>What <c>ExportNestedState</c> returns: the current vmcs12 (flushed) and L1's VMCS regions.</summary>
+public sealed record NestedState(ulong CurrentVmcs12, byte[]? Vmcs12, IReadOnlyDictionary<ulong, byte[]> L1Regions, bool InL2);
+
+/// <summary>
+/// Every operation of the nested engine, counted; subtract two snapshots to measure a span. L0's instructions are
+/// counted where L0 issues them; L1's shadowed accesses (which never reach L0) are counted apart.
+/// </summary>
+public readonly record struct NestedCounters
+{
+    public long ExitsVmread { get; init; }
+    public long ExitsVmwrite { get; init; }
+    public long ExitsVmptrld { get; init; }
+    public long ExitsVmclear { get; init; }
+    public long ExitsVmlaunch { get; init; }
+    public long ExitsVmresume { get; init; }
+
+    /// <summary>L0's VMREADs (copy loops, syncs, emulation).</summary>
+    public long VmReads { get; init; }
+
+    /// <summary>L0's VMWRITEs.</summary>
+    public long VmWrites { get; init; }
+
+    /// <summary>
+    /// L0's VMWRITEs to vmcs02's execution, exit and entry controls (<see cref="VmcsEncoding.IsMajorControl"/>): each makes
+    /// the next entry run full consistency checks.
+    /// </summary>
+    public long ControlVmWrites { get; init; }
+
+    public long VmPtrLds { get; init; }
+    public long VmClears { get; init; }
+
+    /// <summary>Nested entries whose vmcs02 had a major control written since its last entry.</summary>
+    public long FullConsistencyChecks { get; init; }
+
+    public long NestedEntries { get; init; }
+    public long NestedExits { get; init; }
+
+    /// <summary>vCPU state put/load pairs on vmcs01/vmcs02 switches (pre-2019 behaviour).</summary>
+    public long VcpuStateSwitches { get; init; }
+
+    /// <summary>vmcs12 → shadow VMCS copies.</summary>
+    public long ShadowSyncs { get; init; }
+
+    /// <summary>Lazy rare-set copies from vmcs02.</summary>
+    public long RareSyncs { get; init; }
+
+    /// <summary>L1 VMREADs served by the shadow VMCS without an exit.</summary>
+    public long ShadowedVmreads { get; init; }
+
+    /// <summary>L1 VMWRITEs served by the shadow VMCS without an exit.</summary>
+    public long ShadowedVmwrites { get; init; }
+
+    public long L1Exits => ExitsVmread + ExitsVmwrite + ExitsVmptrld + ExitsVmclear + ExitsVmlaunch + ExitsVmresume;
+
+    public long Exits(ExitCause cause) => cause switch
+    {
+        ExitCause.Vmread => ExitsVmread,
+        ExitCause.Vmwrite => ExitsVmwrite,
+        ExitCause.Vmptrld => ExitsVmptrld,
+        ExitCause.Vmclear => ExitsVmclear,
+        ExitCause.Vmlaunch => ExitsVmlaunch,
+        _ => ExitsVmresume,
+    };
+
+    public static NestedCounters operator -(NestedCounters a, NestedCounters b) => new()
+    {
+        ExitsVmread = a.ExitsVmread - b.ExitsVmread,
+        ExitsVmwrite = a.ExitsVmwrite - b.ExitsVmwrite,
+        ExitsVmptrld = a.ExitsVmptrld - b.ExitsVmptrld,
+        ExitsVmclear = a.ExitsVmclear - b.ExitsVmclear,
+        ExitsVmlaunch = a.ExitsVmlaunch - b.ExitsVmlaunch,
+        ExitsVmresume = a.ExitsVmresume - b.ExitsVmresume,
+        VmReads = a.VmReads - b.VmReads,
+        VmWrites = a.VmWrites - b.VmWrites,
+        ControlVmWrites = a.ControlVmWrites - b.ControlVmWrites,
+        VmPtrLds = a.VmPtrLds - b.VmPtrLds,
+        VmClears = a.VmClears - b.VmClears,
+        FullConsistencyChecks = a.FullConsistencyChecks - b.FullConsistencyChecks,
+        NestedEntries = a.NestedEntries - b.NestedEntries,
+        NestedExits = a.NestedExits - b.NestedExits,
+        VcpuStateSwitches = a.VcpuStateSwitches - b.VcpuStateSwitches,
+        ShadowSyncs = a.ShadowSyncs - b.ShadowSyncs,
+        RareSyncs = a.RareSyncs - b.RareSyncs,
+        ShadowedVmreads = a.ShadowedVmreads - b.ShadowedVmreads,
+        ShadowedVmwrites = a.ShadowedVmwrites - b.ShadowedVmwrites,
+    };
+}
+
+/// <summary>The mutable tallies behind <see cref="NestedCounters"/>; one per engine, shared with its counting backend.</summary>
+internal sealed class CounterBox
+{
+    public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume;
+    public long VmReads, VmWrites, ControlVmWrites, VmPtrLds, VmClears, FullConsistencyChecks;
+    public long NestedEntries, NestedExits, VcpuStateSwitches, ShadowSyncs, RareSyncs, ShadowedVmreads, ShadowedVmwrites;
+
+    /// <summary>The address L0 last made current, to attribute control writes to vmcs02.</summary>
+    public ulong Current = ulong.MaxValue;
+
+    /// <summary>vmcs02's controls changed since its last entry.</summary>
+    public bool Vmcs02ControlsChanged;
+
+    public ulong Vmcs02Address;
+
+    public NestedCounters Snapshot() => new()
+    {
+        ExitsVmread = ExitsVmread,
+        ExitsVmwrite = ExitsVmwrite,
+        ExitsVmptrld = ExitsVmptrld,
+        ExitsVmclear = ExitsVmclear,
+        ExitsVmlaunch = ExitsVmlaunch,
+        ExitsVmresume = ExitsVmresume,
+        VmReads = VmReads,
+        VmWrites = VmWrites,
+        ControlVmWrites = ControlVmWrites,
+        VmPtrLds = VmPtrLds,
+        VmClears = VmClears,
+        FullConsistencyChecks = FullConsistencyChecks,
+        NestedEntries = NestedEntries,
+        NestedExits = NestedExits,
+        VcpuStateSwitches = VcpuStateSwitches,
+        ShadowSyncs = ShadowSyncs,
+        RareSyncs = RareSyncs,
+        ShadowedVmreads = ShadowedVmreads,
+        ShadowedVmwrites = ShadowedVmwrites,
+    };
+}
+
+/// <summary>L0's view of its backend: every instruction passes through and is counted; no allocation, no dispatch.</summary>
+internal struct CountingVmcs<TBackend> : IVmcs
+    where TBackend : struct, IVmcs
+{
+    private TBackend _inner;
+    private readonly CounterBox _box;
+
+    public CountingVmcs(TBackend inner, CounterBox box)
+    {
+        _inner = inner;
+        _box = box;
+    }
+
+    public VmxResult VmRead(uint encoding, out ulong value)
+    {
+        _box.VmReads++;
+        return _inner.VmRead(encoding, out value);
+    }
+
+    public VmxResult VmWrite(uint encoding, ulong value)
+    {
+        _box.VmWrites++;
+        if (_box.Current == _box.Vmcs02Address && VmcsEncoding.IsMajorControl(encoding))
+        {
+            _box.ControlVmWrites++;
+            _box.Vmcs02ControlsChanged = true;
+        }
+
+        return _inner.VmWrite(encoding, value);
+    }
+
+    public VmxResult VmPtrLd(ulong address)
+    {
+        _box.VmPtrLds++;
+        var result = _inner.VmPtrLd(address);
+        if (result.IsSuccess)
+        {
+            _box.Current = address;
+        }
+
+        return result;
+    }
+
+    public VmxResult VmClear(ulong address)
+    {
+        _box.VmClears++;
+        if (_box.Current == address)
+        {
+            _box.Current = ulong.MaxValue;
+        }
+
+        return _inner.VmClear(address);
+    }
+}
+
+/// <summary>L1's guest-physical memory, as far as VMCS regions go: what VMPTRLD reads and VMCLEAR writes back.</summary>
+public sealed class L1Memory
+{
+    private readonly Dictionary<ulong, byte[]> _regions = new();
+
+    public L1Memory(int regionSize) => RegionSize = regionSize;
+
+    public int RegionSize { get; }
+
+    public IReadOnlyDictionary<ulong, byte[]> Regions => _regions;
+
+    /// <summary>Writes a zeroed VMCS region with a revision identifier at <paramref name="address"/>, as L1 does before VMPTRLD.</summary>
+    public void CreateRegion(ulong address, uint revision)
+    {
+        var bytes = new byte[RegionSize];
+        BitConverter.TryWriteBytes(bytes, revision & 0x7FFF_FFFF);
+        _regions[address] = bytes;
+    }
+
+    public bool TryGet(ulong address, out byte[] region) => _regions.TryGetValue(address, out region!);
+
+    internal Dictionary<ulong, byte[]> Copy()
+    {
+        var copy = new Dictionary<ulong, byte[]>();
+        foreach (var (address, bytes) in _regions)
+        {
+            copy[address] = (byte[])bytes.Clone();
+        }
+
+        return copy;
+    }
+}

@@ -1,0 +1,544 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+
+namespace VmcsGen.Nested;
+
+/// <summary>
+/// L0's side of nested VMX for one L1 vCPU, over a backend processor with three VMCSes (vmcs01, vmcs02, the shadow VMCS)
+/// and L1's vmcs12, moving fields only through the code generated from the manifest. It follows the manifest's classes:
+/// shadowed accesses never reach L0; trapped ones are emulated against vmcs12; the vmcs12 → shadow sync waits until L1
+/// runs; the rare set is marked stale on exit and synced on demand; a trapped VMWRITE syncs the rare set before it
+/// dirties vmcs12; VMCLEAR, a switching VMPTRLD and <see cref="ExportNestedState"/> flush shadow and rare state first.
+/// Every L1-visible outcome is a <see cref="VmxResult"/>; misuse of the API (an L1 instruction while L2 runs) throws.
+/// </summary>
+/// <typeparam name="TLayout">The generated <c>Layout</c> of a manifest.</typeparam>
+/// <typeparam name="TControls">That layout's <c>ControlShadows</c>.</typeparam>
+/// <typeparam name="TBackend">The processor, e.g. <c>SoftwareVmcs</c>.</typeparam>
+public sealed class NestedVmx<TLayout, TControls, TBackend>
+    where TLayout : IVmcsLayout<TControls>
+    where TControls : struct
+    where TBackend : struct, INestedVmcs
+{
+    public const ulong InvalidPointer = ulong.MaxValue;
+    private const uint VmInstructionError = 0x4400;
+    private const uint VmcsLinkPointer = 0x2800;
+    private const uint ArBytesMask = 0x1F0FF;
+
+    private readonly CounterBox _box = new();
+    private readonly byte[] _vmcs12;
+    private readonly byte[] _vmreadBitmap = new byte[4096];
+    private readonly byte[] _vmwriteBitmap = new byte[4096];
+    private readonly uint[] _entryControls;
+    private readonly (uint Encoding, FieldWidth Width)[] _readWrite;
+    private readonly ulong _features;
+    private readonly bool _l1VmwriteAny;
+    private readonly bool _hasRareFields;
+    private TBackend _cpu;
+    private CountingVmcs<TBackend> _l0;
+    private TControls _controls02;
+    private ulong _current = InvalidPointer;
+    private bool _inL2;
+    private bool _vmcs02Launched;
+    private bool _needShadowSync;
+    private bool _rareStale;
+    private uint _dirty;
+
+    /// <param name="backend">The processor; the three VMCS regions must exist there (see <c>SoftwareNested</c>).</param>
+    /// <param name="vmcs01">Address of the VMCS L0 runs L1 on.</param>
+    /// <param name="vmcs02">Address of the VMCS L0 runs L2 on.</param>
+    /// <param name="shadow">Address of the shadow VMCS (a region with the shadow indicator set).</param>
+    /// <param name="options">Engine behaviour; default: today's KVM.</param>
+    public NestedVmx(TBackend backend, ulong vmcs01, ulong vmcs02, ulong shadow, NestedVmxOptions? options = null)
+    {
+        Options = options ?? new NestedVmxOptions();
+        _features = (Options.Features ?? TLayout.AllFeatures) & TLayout.AllFeatures;
+        _l1VmwriteAny = Options.L1VmwriteAny ?? TLayout.VmwriteAny;
+        if (!_l1VmwriteAny && Options.UseShadowVmcs)
+        {
+            foreach (var field in TLayout.Fields)
+            {
+                if (field.Class == FieldClass.ShadowRw && field.Type == FieldType.ExitInformation)
+                {
+                    throw new ArgumentException(
+                        $"{TLayout.Name}: L1 cannot be denied VMWRITE-any while {field.Name} (0x{field.Encoding:X4}) is a shadow-rw exit-information field.",
+                        nameof(options));
+                }
+            }
+        }
+
+        _vmcs12 = new byte[TLayout.Size];
+        Memory = new L1Memory(TLayout.Size);
+        Vmcs01 = vmcs01;
+        Vmcs02 = vmcs02;
+        Shadow = shadow;
+        _cpu = backend;
+        _box.Vmcs02Address = vmcs02;
+        _l0 = new CountingVmcs<TBackend>(backend, _box);
+        TLayout.BuildBitmaps(_features, _vmreadBitmap, _vmwriteBitmap);
+
+        var controls = new List<uint>();
+        var readWrite = new List<(uint, FieldWidth)>();
+        foreach (var field in TLayout.Fields)
+        {
+            if (field.Type == FieldType.Control && Present(field))
+            {
+                controls.Add(field.Encoding);
+            }
+
+            _hasRareFields |= field.Class == FieldClass.RareSync && Present(field);
+        }
+
+        foreach (var encoding in TLayout.ReadWriteEncodings)
+        {
+            TLayout.TryGetField(encoding, out var field);
+            readWrite.Add((encoding, field.Width));
+        }
+
+        _entryControls = controls.ToArray();
+        _readWrite = readWrite.ToArray();
+        Check(_l0.VmPtrLd(vmcs01), "VMPTRLD vmcs01");
+        Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
+    }
+
+    public NestedVmxOptions Options { get; }
+
+    public ulong Vmcs01 { get; }
+
+    public ulong Vmcs02 { get; }
+
+    public ulong Shadow { get; }
+
+    /// <summary>L1's memory: create VMCS regions here before L1 VMPTRLDs them.</summary>
+    public L1Memory Memory { get; }
+
+    public bool InL2 => _inL2;
+
+    public ulong CurrentVmcs12 => _current;
+
+    /// <summary>The layout's features present on L0's CPU.</summary>
+    public ulong Features => _features;
+
+    public NestedCounters Counters => _box.Snapshot();
+
+    /// <summary>L1 executes VMREAD.</summary>
+    public VmxResult L1VmRead(uint encoding, out ulong value)
+    {
+        RequireL1();
+        if (Shadowed(_vmreadBitmap, encoding))
+        {
+            _box.ShadowedVmreads++;
+            return _cpu.GuestVmRead(encoding, out value);
+        }
+
+        _box.ExitsVmread++;
+        value = 0;
+        if (_current == InvalidPointer)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        if (!Supported(encoding, out var field))
+        {
+            return VmFail(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        if (field.Class == FieldClass.RareSync)
+        {
+            EnsureRareSynced();
+        }
+
+        return TLayout.Read(_vmcs12, encoding, out value);
+    }
+
+    /// <summary>L1 executes VMWRITE.</summary>
+    public VmxResult L1VmWrite(uint encoding, ulong value)
+    {
+        RequireL1();
+        if (Shadowed(_vmwriteBitmap, encoding))
+        {
+            _box.ShadowedVmwrites++;
+            return _cpu.GuestVmWrite(encoding, value);
+        }
+
+        _box.ExitsVmwrite++;
+        if (_current == InvalidPointer)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        if (!Supported(encoding, out var field))
+        {
+            return VmFail(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        if (field.Type == FieldType.ExitInformation && !_l1VmwriteAny)
+        {
+            return VmFail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
+        }
+
+        if ((Options.Bug & PlantedBug.SkipRareSyncBeforeDirty) == 0)
+        {
+            EnsureRareSynced();
+        }
+
+        if (IsSegmentAccessRights(encoding))
+        {
+            value &= ArBytesMask;
+        }
+
+        TLayout.Write(_vmcs12, encoding, value);
+        if (field.Class == FieldClass.ShadowRo && Shadowed(_vmreadBitmap, encoding) && !_needShadowSync)
+        {
+            // L1 reads this field from the shadow VMCS without exiting: put the new value there too.
+            Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+            Check(_l0.VmWrite(encoding, value), "VMWRITE shadow");
+            Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
+            Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        }
+
+        _dirty |= TLayout.DirtyGroupOf(encoding);
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>L1 executes VMPTRLD.</summary>
+    public VmxResult L1VmPtrLd(ulong address)
+    {
+        RequireL1();
+        _box.ExitsVmptrld++;
+        if (!ValidL1Address(address))
+        {
+            return VmFail(VmxInstructionError.VmptrldInvalidAddress);
+        }
+
+        if (address == Options.L1VmxonPointer)
+        {
+            return VmFail(VmxInstructionError.VmptrldVmxonPointer);
+        }
+
+        if (!Memory.TryGet(address, out var image) || BinaryPrimitives.ReadUInt32LittleEndian(image) != TLayout.Revision)
+        {
+            return VmFail(VmxInstructionError.VmptrldIncorrectVmcsRevisionId);
+        }
+
+        if (address == _current)
+        {
+            return VmxResult.Succeed;
+        }
+
+        Release(vmclear: false);
+        image.CopyTo(_vmcs12, 0);
+        _current = address;
+        _dirty = TLayout.AllDirtyGroups;
+        if (Options.UseShadowVmcs)
+        {
+            Check(_l0.VmWrite(VmcsLinkPointer, Shadow), "VMWRITE vmcs01 VMCS_LINK_POINTER");
+            _needShadowSync = true;
+        }
+
+        ResumeL1();
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>L1 executes VMCLEAR.</summary>
+    public VmxResult L1VmClear(ulong address)
+    {
+        RequireL1();
+        _box.ExitsVmclear++;
+        if (!ValidL1Address(address))
+        {
+            return VmFail(VmxInstructionError.VmclearInvalidAddress);
+        }
+
+        if (address == Options.L1VmxonPointer)
+        {
+            return VmFail(VmxInstructionError.VmclearVmxonPointer);
+        }
+
+        if (address == _current)
+        {
+            Release(vmclear: true);
+        }
+
+        if (Memory.TryGet(address, out var image))
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(8), 0);
+        }
+
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>L1 executes VMLAUNCH; on success L2 runs until <see cref="L2Exit"/>.</summary>
+    public VmxResult L1VmLaunch() => Enter(launch: true);
+
+    /// <summary>L1 executes VMRESUME; on success L2 runs until <see cref="L2Exit"/>.</summary>
+    public VmxResult L1VmResume() => Enter(launch: false);
+
+    /// <summary>
+    /// L2 exits to L1: the CPU has written <paramref name="hardware"/> into vmcs02 (exit information and changed guest
+    /// state); L0 emulates the nested VM-exit.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">L2 is not running.</exception>
+    /// <exception cref="ArgumentException">The CPU cannot write one of the fields (named in the message).</exception>
+    public void L2Exit(ReadOnlySpan<FieldWrite> hardware)
+    {
+        if (!_inL2)
+        {
+            throw new InvalidOperationException("L2Exit: L2 is not running (no successful VMLAUNCH/VMRESUME since the last exit).");
+        }
+
+        foreach (var write in hardware)
+        {
+            var result = _cpu.VmWrite(write.Encoding, write.Value);
+            if (!result.IsSuccess)
+            {
+                throw new ArgumentException($"L2Exit: the CPU cannot write field 0x{write.Encoding:X4} of vmcs02: {result}.", nameof(hardware));
+            }
+        }
+
+        _box.NestedExits++;
+        Check(TLayout.SyncVmcs02ToVmcs12(ref _l0, _vmcs12, _features), "sync vmcs02 to vmcs12");
+        _rareStale = _hasRareFields;
+        SwitchVcpu();
+        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        _inL2 = false;
+        _needShadowSync = Options.UseShadowVmcs;
+        ResumeL1();
+    }
+
+    /// <summary>
+    /// What KVM_GET_NESTED_STATE would save: shadow and rare state flushed into vmcs12 first (in L2: vmcs02 synced into it).
+    /// </summary>
+    public NestedState ExportNestedState()
+    {
+        if (_current != InvalidPointer)
+        {
+            if (_inL2)
+            {
+                Check(TLayout.SyncVmcs02ToVmcs12(ref _l0, _vmcs12, _features), "sync vmcs02 to vmcs12");
+                Check(TLayout.SyncVmcs02ToVmcs12Rare(ref _l0, _vmcs12, _features), "sync vmcs02 rare fields to vmcs12");
+                _rareStale = false;
+            }
+            else
+            {
+                FlushShadow();
+                EnsureRareSynced();
+            }
+        }
+
+        return new NestedState(_current, _current == InvalidPointer ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2);
+    }
+
+    private VmxResult Enter(bool launch)
+    {
+        RequireL1();
+        if (launch)
+        {
+            _box.ExitsVmlaunch++;
+        }
+        else
+        {
+            _box.ExitsVmresume++;
+        }
+
+        if (_current == InvalidPointer)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        var launched = BinaryPrimitives.ReadUInt32LittleEndian(_vmcs12.AsSpan(8)) != 0;
+        if (launch && launched)
+        {
+            return VmFail(VmxInstructionError.VmlaunchNonClearVmcs);
+        }
+
+        if (!launch && !launched)
+        {
+            return VmFail(VmxInstructionError.VmresumeNonLaunchedVmcs);
+        }
+
+        FlushShadow();
+        SwitchVcpu();
+        Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
+        Check(TLayout.PrepareVmcs02(ref _l0, _vmcs12, _dirty, _features, ref _controls02), "prepare vmcs02");
+        if (Options.RewriteControlsEveryEntry)
+        {
+            foreach (var encoding in _entryControls)
+            {
+                TLayout.Read(_vmcs12, encoding, out var value);
+                Check(_l0.VmWrite(encoding, value), "VMWRITE vmcs02 control");
+            }
+        }
+
+        _dirty = 0;
+        if (_box.Vmcs02ControlsChanged)
+        {
+            _box.FullConsistencyChecks++;
+            _box.Vmcs02ControlsChanged = false;
+        }
+
+        Check(_vmcs02Launched ? _cpu.VmResume() : _cpu.VmLaunch(), "VM entry on vmcs02");
+        _vmcs02Launched = true;
+        if (launch)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(_vmcs12.AsSpan(8), 1);
+        }
+
+        _box.NestedEntries++;
+        _inL2 = true;
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>Copies L1's writes from the shadow VMCS into vmcs12 (RW fields), unless vmcs12 is the newer copy.</summary>
+    private void FlushShadow()
+    {
+        if (!Options.UseShadowVmcs || _current == InvalidPointer || _needShadowSync)
+        {
+            return;
+        }
+
+        Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+        Check(Options.RuntimeOffsetLookup ? CopyShadowToVmcs12WithLookup() : TLayout.CopyShadowToVmcs12(ref _l0, _vmcs12, _features), "copy shadow to vmcs12");
+        Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
+        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+    }
+
+    /// <summary>Pre-2019 KVM: for each shadowed field, look its offset up in the compact table and switch on its width.</summary>
+    private VmxResult CopyShadowToVmcs12WithLookup()
+    {
+        var result = VmxResult.Succeed;
+        var vmcs12 = _vmcs12.AsSpan();
+        foreach (var (encoding, width) in _readWrite)
+        {
+            if (!TLayout.TryGetField(encoding, out var field) || !Present(field) || !TLayout.TryGetOffsetCompact(encoding, out var offset))
+            {
+                continue;
+            }
+
+            result = result.Then(_l0.VmRead(encoding, out var value));
+            switch (width)
+            {
+                case FieldWidth.Bits16:
+                    BinaryPrimitives.WriteUInt16LittleEndian(vmcs12[offset..], (ushort)value);
+                    break;
+                case FieldWidth.Bits32:
+                    BinaryPrimitives.WriteUInt32LittleEndian(vmcs12[offset..], (uint)value);
+                    break;
+                default:
+                    BinaryPrimitives.WriteUInt64LittleEndian(vmcs12[offset..], value);
+                    break;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Before L1 runs again: refresh the shadow VMCS from vmcs12 if it is behind.</summary>
+    private void ResumeL1()
+    {
+        if (!_needShadowSync || _current == InvalidPointer)
+        {
+            return;
+        }
+
+        Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+        Check(TLayout.CopyVmcs12ToShadow(ref _l0, _vmcs12, _features), "copy vmcs12 to shadow");
+        Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
+        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        _needShadowSync = false;
+        _box.ShadowSyncs++;
+    }
+
+    private void EnsureRareSynced()
+    {
+        if (!_rareStale)
+        {
+            return;
+        }
+
+        Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
+        Check(TLayout.SyncVmcs02ToVmcs12Rare(ref _l0, _vmcs12, _features), "sync rare fields");
+        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        _rareStale = false;
+        _box.RareSyncs++;
+    }
+
+    /// <summary>The current vmcs12 stops being current: flush shadow and rare state into it and write it back to L1's memory.</summary>
+    private void Release(bool vmclear)
+    {
+        if (_current == InvalidPointer)
+        {
+            return;
+        }
+
+        if (!(vmclear && (Options.Bug & PlantedBug.SkipShadowFlushOnVmclear) != 0))
+        {
+            FlushShadow();
+        }
+
+        EnsureRareSynced();
+        if (Memory.TryGet(_current, out var image))
+        {
+            _vmcs12.CopyTo(image, 0);
+        }
+
+        if (Options.UseShadowVmcs)
+        {
+            Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
+        }
+
+        _needShadowSync = false;
+        _current = InvalidPointer;
+    }
+
+    private void SwitchVcpu()
+    {
+        if (Options.PutVcpuOnVmcsSwitch)
+        {
+            _box.VcpuStateSwitches++;
+        }
+    }
+
+    /// <summary>Whether L1's access goes to the shadow VMCS: shadowing on, a current vmcs12, and the bitmap bit clear.</summary>
+    private bool Shadowed(byte[] bitmap, uint encoding) =>
+        Options.UseShadowVmcs && _current != InvalidPointer && encoding < 0x8000 && (bitmap[encoding >> 3] & (1 << (int)(encoding & 7))) == 0;
+
+    private bool Supported(uint encoding, out VmcsFieldDescriptor field) => TLayout.TryGetField(encoding, out field) && Present(field);
+
+    private bool Present(VmcsFieldDescriptor field) => field.FeatureMask == 0 || (_features & field.FeatureMask) != 0;
+
+    private bool ValidL1Address(ulong address) => (address & 0xFFF) == 0 && (address >> Options.L1PhysicalAddressWidth) == 0;
+
+    /// <summary>VMfail(n) as L0 emulates it: VMfailValid with the number in vmcs12, or VMfailInvalid without a current vmcs12.</summary>
+    private VmxResult VmFail(VmxInstructionError error)
+    {
+        if (_current == InvalidPointer)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        TLayout.Write(_vmcs12, VmInstructionError, (ulong)error);
+        return VmxResult.FailValid(error);
+    }
+
+    private void RequireL1()
+    {
+        if (_inL2)
+        {
+            throw new InvalidOperationException("An L1 instruction while L2 runs: call L2Exit first.");
+        }
+    }
+
+    internal static bool IsSegmentAccessRights(uint encoding) => encoding is >= 0x4814 and <= 0x4822 && (encoding & 1) == 0;
+
+    private static void Check(VmxResult result, string what)
+    {
+        if (!result.IsSuccess)
+        {
+            ThrowBackendFailure(what, result);
+        }
+    }
+
+    private static void ThrowBackendFailure(string what, VmxResult result) =>
+        throw new InvalidOperationException($"{TLayout.Name} nested engine: {what} failed on the backend with {result}.");
+}

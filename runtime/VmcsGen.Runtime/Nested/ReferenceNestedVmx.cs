@@ -1,0 +1,270 @@
+using System;
+using System.Collections.Generic;
+
+namespace VmcsGen.Nested;
+
+/// <summary>
+/// The oracle: nested VMX with no optimisation at all, written without the generated copy code. Every L1 VMREAD/VMWRITE
+/// is emulated against vmcs12; every entry copies every control and guest-state field of vmcs12 into vmcs02; every exit
+/// copies every guest-state and exit-information field back. For any sequence of events it must give L1 the same values
+/// and outcomes as <see cref="NestedVmx{TLayout, TControls, TBackend}"/>, and the same vmcs12 bytes.
+/// </summary>
+public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend>
+    where TLayout : IVmcsLayout<TControls>
+    where TControls : struct
+    where TBackend : struct, INestedVmcs
+{
+    private const ulong None = ulong.MaxValue;
+    private readonly byte[] _vmcs12 = new byte[TLayout.Size];
+    private readonly List<VmcsFieldDescriptor> _toVmcs02 = new();
+    private readonly List<VmcsFieldDescriptor> _fromVmcs02 = new();
+    private readonly ulong _features;
+    private readonly bool _vmwriteAny;
+    private readonly NestedVmxOptions _options;
+    private readonly ulong _vmcs02;
+    private TBackend _cpu;
+    private ulong _current = None;
+    private bool _inL2;
+    private bool _launched02;
+
+    public ReferenceNestedVmx(TBackend backend, ulong vmcs02, NestedVmxOptions? options = null)
+    {
+        _options = options ?? new NestedVmxOptions();
+        _features = (_options.Features ?? TLayout.AllFeatures) & TLayout.AllFeatures;
+        _vmwriteAny = _options.L1VmwriteAny ?? TLayout.VmwriteAny;
+        _cpu = backend;
+        _vmcs02 = vmcs02;
+        Memory = new L1Memory(TLayout.Size);
+        foreach (var field in TLayout.Fields)
+        {
+            if (field.FeatureMask != 0 && (_features & field.FeatureMask) == 0)
+            {
+                continue;
+            }
+
+            if (field.Type is FieldType.Control or FieldType.GuestState)
+            {
+                _toVmcs02.Add(field);
+            }
+
+            // The CPU writes guest state and exit information on a VM exit; VM_INSTRUCTION_ERROR only on a VMfail.
+            if (field.Type is FieldType.GuestState || (field.Type is FieldType.ExitInformation && field.Encoding != 0x4400))
+            {
+                _fromVmcs02.Add(field);
+            }
+        }
+    }
+
+    public L1Memory Memory { get; }
+
+    public bool InL2 => _inL2;
+
+    public VmxResult L1VmRead(uint encoding, out ulong value)
+    {
+        NotInL2();
+        value = 0;
+        if (_current == None)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        return Known(encoding) ? TLayout.Read(_vmcs12, encoding, out value) : Fail(VmxInstructionError.UnsupportedVmcsComponent);
+    }
+
+    public VmxResult L1VmWrite(uint encoding, ulong value)
+    {
+        NotInL2();
+        if (_current == None)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        if (!Known(encoding))
+        {
+            return Fail(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        if (VmcsEncoding.Type(encoding) == FieldType.ExitInformation && !_vmwriteAny)
+        {
+            return Fail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
+        }
+
+        // L0 masks guest segment access rights as the CPU would (ES..TR AR bytes).
+        var masked = encoding is >= 0x4814 and <= 0x4822 && encoding % 2 == 0 ? value & 0x1F0FF : value;
+        return TLayout.Write(_vmcs12, encoding, masked);
+    }
+
+    public VmxResult L1VmPtrLd(ulong address)
+    {
+        NotInL2();
+        if (BadAddress(address))
+        {
+            return Fail(VmxInstructionError.VmptrldInvalidAddress);
+        }
+
+        if (address == _options.L1VmxonPointer)
+        {
+            return Fail(VmxInstructionError.VmptrldVmxonPointer);
+        }
+
+        if (!Memory.TryGet(address, out var image) || BitConverter.ToUInt32(image, 0) != TLayout.Revision)
+        {
+            return Fail(VmxInstructionError.VmptrldIncorrectVmcsRevisionId);
+        }
+
+        if (address != _current)
+        {
+            WriteBack();
+            Array.Copy(image, _vmcs12, _vmcs12.Length);
+            _current = address;
+        }
+
+        return VmxResult.Succeed;
+    }
+
+    public VmxResult L1VmClear(ulong address)
+    {
+        NotInL2();
+        if (BadAddress(address))
+        {
+            return Fail(VmxInstructionError.VmclearInvalidAddress);
+        }
+
+        if (address == _options.L1VmxonPointer)
+        {
+            return Fail(VmxInstructionError.VmclearVmxonPointer);
+        }
+
+        if (address == _current)
+        {
+            WriteBack();
+            _current = None;
+        }
+
+        if (Memory.TryGet(address, out var image))
+        {
+            Array.Clear(image, 8, 4);
+        }
+
+        return VmxResult.Succeed;
+    }
+
+    public VmxResult L1VmLaunch() => Run(launch: true);
+
+    public VmxResult L1VmResume() => Run(launch: false);
+
+    public void L2Exit(ReadOnlySpan<FieldWrite> hardware)
+    {
+        if (!_inL2)
+        {
+            throw new InvalidOperationException("L2Exit: L2 is not running.");
+        }
+
+        foreach (var write in hardware)
+        {
+            if (!_cpu.VmWrite(write.Encoding, write.Value).IsSuccess)
+            {
+                throw new ArgumentException($"L2Exit: the CPU cannot write field 0x{write.Encoding:X4}.", nameof(hardware));
+            }
+        }
+
+        CopyBack();
+        _inL2 = false;
+    }
+
+    public NestedState ExportNestedState()
+    {
+        if (_inL2 && _current != None)
+        {
+            CopyBack();
+        }
+
+        return new NestedState(_current, _current == None ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2);
+    }
+
+    private VmxResult Run(bool launch)
+    {
+        NotInL2();
+        if (_current == None)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        var state = BitConverter.ToUInt32(_vmcs12, 8);
+        if (launch && state != 0)
+        {
+            return Fail(VmxInstructionError.VmlaunchNonClearVmcs);
+        }
+
+        if (!launch && state == 0)
+        {
+            return Fail(VmxInstructionError.VmresumeNonLaunchedVmcs);
+        }
+
+        Expect(_cpu.VmPtrLd(_vmcs02));
+        foreach (var field in _toVmcs02)
+        {
+            TLayout.Read(_vmcs12, field.Encoding, out var value);
+            Expect(_cpu.VmWrite(field.Encoding, value));
+        }
+
+        Expect(_launched02 ? _cpu.VmResume() : _cpu.VmLaunch());
+        _launched02 = true;
+        if (launch)
+        {
+            BitConverter.TryWriteBytes(_vmcs12.AsSpan(8), 1u);
+        }
+
+        _inL2 = true;
+        return VmxResult.Succeed;
+    }
+
+    private void CopyBack()
+    {
+        foreach (var field in _fromVmcs02)
+        {
+            Expect(_cpu.VmRead(field.Encoding, out var value));
+            TLayout.Write(_vmcs12, field.Encoding, value);
+        }
+    }
+
+    private void WriteBack()
+    {
+        if (_current != None && Memory.TryGet(_current, out var image))
+        {
+            Array.Copy(_vmcs12, image, _vmcs12.Length);
+        }
+    }
+
+    private bool Known(uint encoding) =>
+        TLayout.TryGetField(encoding, out var field) && (field.FeatureMask == 0 || (_features & field.FeatureMask) != 0);
+
+    private bool BadAddress(ulong address) => address % 4096 != 0 || address >= 1ul << _options.L1PhysicalAddressWidth;
+
+    private VmxResult Fail(VmxInstructionError error)
+    {
+        if (_current == None)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        TLayout.Write(_vmcs12, 0x4400, (ulong)error); // VM_INSTRUCTION_ERROR, if the layout has it
+        return VmxResult.FailValid(error);
+    }
+
+    private void NotInL2()
+    {
+        if (_inL2)
+        {
+            throw new InvalidOperationException("An L1 instruction while L2 runs.");
+        }
+    }
+
+    private static void Expect(VmxResult result)
+    {
+        if (!result.IsSuccess)
+        {
+            throw new InvalidOperationException($"{TLayout.Name} reference engine: the backend failed with {result}.");
+        }
+    }
+}

@@ -19,6 +19,10 @@ internal static class LayoutEmitter
             writer.WriteLine("}");
             writer.WriteLine();
             writer.WriteLine($"public static string Name => \"{manifest.LayoutName}\";");
+            writer.WriteLine();
+            writer.WriteLine("/// <summary>This layout as a value, for tools that choose a layout at run time.</summary>");
+            writer.WriteLine($"public static global::VmcsGen.LayoutHandle Handle {{ get; }} = new global::VmcsGen.LayoutHandle<Layout, ControlShadows>(\"{manifest.Namespace}\", \"{manifest.FileName}\");");
+            writer.WriteLine();
             writer.WriteLine("public static uint Revision => Vmcs12.Revision;");
             writer.WriteLine("public static int Size => Vmcs12.Size;");
             writer.WriteLine($"public static bool VmwriteAny => {(manifest.VmwriteAny ? "true" : "false")};");

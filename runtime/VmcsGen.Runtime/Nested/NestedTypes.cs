@@ -110,6 +110,9 @@ public readonly record struct NestedCounters
     /// <summary>Lazy rare-set copies from vmcs02.</summary>
     public long RareSyncs { get; init; }
 
+    /// <summary>Fields whose vmcs12 offset a copy loop looked up at run time (pre-2019 behaviour).</summary>
+    public long RuntimeLookups { get; init; }
+
     /// <summary>L1 VMREADs served by the shadow VMCS without an exit.</summary>
     public long ShadowedVmreads { get; init; }
 
@@ -147,6 +150,7 @@ public readonly record struct NestedCounters
         VcpuStateSwitches = a.VcpuStateSwitches - b.VcpuStateSwitches,
         ShadowSyncs = a.ShadowSyncs - b.ShadowSyncs,
         RareSyncs = a.RareSyncs - b.RareSyncs,
+        RuntimeLookups = a.RuntimeLookups - b.RuntimeLookups,
         ShadowedVmreads = a.ShadowedVmreads - b.ShadowedVmreads,
         ShadowedVmwrites = a.ShadowedVmwrites - b.ShadowedVmwrites,
     };
@@ -157,7 +161,7 @@ internal sealed class CounterBox
 {
     public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume;
     public long VmReads, VmWrites, ControlVmWrites, VmPtrLds, VmClears, FullConsistencyChecks;
-    public long NestedEntries, NestedExits, VcpuStateSwitches, ShadowSyncs, RareSyncs, ShadowedVmreads, ShadowedVmwrites;
+    public long NestedEntries, NestedExits, VcpuStateSwitches, ShadowSyncs, RareSyncs, RuntimeLookups, ShadowedVmreads, ShadowedVmwrites;
 
     /// <summary>The address L0 last made current, to attribute control writes to vmcs02.</summary>
     public ulong Current = ulong.MaxValue;
@@ -186,6 +190,7 @@ internal sealed class CounterBox
         VcpuStateSwitches = VcpuStateSwitches,
         ShadowSyncs = ShadowSyncs,
         RareSyncs = RareSyncs,
+        RuntimeLookups = RuntimeLookups,
         ShadowedVmreads = ShadowedVmreads,
         ShadowedVmwrites = ShadowedVmwrites,
     };

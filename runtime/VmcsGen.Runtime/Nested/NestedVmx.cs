@@ -15,7 +15,7 @@ namespace VmcsGen.Nested;
 /// <typeparam name="TLayout">The generated <c>Layout</c> of a manifest.</typeparam>
 /// <typeparam name="TControls">That layout's <c>ControlShadows</c>.</typeparam>
 /// <typeparam name="TBackend">The processor, e.g. <c>SoftwareVmcs</c>.</typeparam>
-public sealed class NestedVmx<TLayout, TControls, TBackend>
+public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICountedEngine
     where TLayout : IVmcsLayout<TControls>
     where TControls : struct
     where TBackend : struct, INestedVmcs
@@ -81,7 +81,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend>
         var readWrite = new List<(uint, FieldWidth)>();
         foreach (var field in TLayout.Fields)
         {
-            if (field.Type == FieldType.Control && Present(field))
+            // Pre-2019 KVM rewrote vmcs02's execution, exit and entry controls on every entry; shadow-rw ones are
+            // written every entry anyway, and control-shadowed ones go through their shadows.
+            if (VmcsEncoding.IsMajorControl(field.Encoding) && field.Class != FieldClass.ShadowRw && !field.ControlShadow && Present(field))
             {
                 controls.Add(field.Encoding);
             }
@@ -415,6 +417,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend>
                 continue;
             }
 
+            _box.RuntimeLookups++;
             result = result.Then(_l0.VmRead(encoding, out var value));
             switch (width)
             {

@@ -9,7 +9,7 @@ namespace VmcsGen.Nested;
 /// copies every guest-state and exit-information field back. For any sequence of events it must give L1 the same values
 /// and outcomes as <see cref="NestedVmx{TLayout, TControls, TBackend}"/>, and the same vmcs12 bytes.
 /// </summary>
-public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend>
+public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEngine
     where TLayout : IVmcsLayout<TControls>
     where TControls : struct
     where TBackend : struct, INestedVmcs

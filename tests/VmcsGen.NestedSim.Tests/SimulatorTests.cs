@@ -1,0 +1,184 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.Json;
+using NUnit.Framework;
+using VmcsGen.Samples.NestedSim;
+
+namespace VmcsGen.NestedSim.Tests;
+
+/// <summary>Shared discovery of the layouts compiled into NestedSim.</summary>
+internal static class Sim
+{
+    public static readonly IReadOnlyList<LayoutHandle> Layouts = LayoutHandle.Discover(typeof(LayoutHandle).Assembly, typeof(Simulator).Assembly);
+    public static readonly IReadOnlyDictionary<string, uint> Names = Simulator.FieldNames(Layouts);
+    public static readonly IReadOnlyList<Strategy> Strategies = Samples.NestedSim.Strategies.Build(Layouts, []);
+
+    public static Strategy Named(string name) => Strategies.Single(s => s.Name == name);
+}
+
+public sealed class SimulatorTests
+{
+    /// <summary>One exit: L1 reads the exit reason (shadow-ro), a rare field (trapped) and writes RIP (shadow-rw).</summary>
+    private const string OneExit = """
+        workload single
+        exit CPUID weight 1
+          hw    VM_EXIT_REASON  10
+          read  VM_EXIT_REASON
+          read  GUEST_ES_BASE
+          write GUEST_RIP       +2
+        end
+        """;
+
+    private static StrategyResult Run(string strategy, string text = OneExit, int rounds = 50)
+    {
+        var workload = WorkloadParser.Parse(text, "single.workload");
+        var trace = Simulator.Trace(workload, Sim.Names, rounds, seed: 1);
+        return Simulator.Run(Sim.Named(strategy), workload, Sim.Names, trace, new CostModel());
+    }
+
+    [Test]
+    public void AHandCheckedExitUnderKvmCostsExactlyWhatTheClassesImply()
+    {
+        var r = Run("kvm");
+        var c = r.Total;
+        Assert.Multiple(() =>
+        {
+            // VM_EXIT_REASON (shadow-ro) and GUEST_RIP (shadow-rw) never exit; GUEST_ES_BASE (rare-sync) does.
+            Assert.That((r.PerRound(c.ExitsVmread), r.PerRound(c.ExitsVmresume), r.PerRound(c.L1Exits)), Is.EqualTo((1.0, 1.0, 2.0)));
+            Assert.That(r.PerRound(c.ShadowedVmreads + c.ShadowedVmwrites), Is.EqualTo(2.0));
+            // exit: 32-field every-exit set; the trapped rare read: 35 rare fields; entry: 24 RW fields back from the shadow
+            Assert.That(r.PerRound(c.VmReads), Is.EqualTo(32 + 35 + 24));
+            // exit: 24 RW + 11 RO into the shadow; entry: 20 shadow-rw fields minus the 2 unchanged control shadows
+            Assert.That(r.PerRound(c.VmWrites), Is.EqualTo(35 + 18));
+            // exit: vmcs01; shadow refresh: shadow + vmcs01; rare sync: vmcs02 + vmcs01; entry: shadow + vmcs01, vmcs02
+            Assert.That((r.PerRound(c.VmPtrLds), r.PerRound(c.VmClears)), Is.EqualTo((8.0, 2.0)));
+            Assert.That((r.PerRound(c.RareSyncs), r.PerRound(c.ControlVmWrites), r.PerRound(c.FullConsistencyChecks)), Is.EqualTo((1.0, 0.0, 0.0)));
+        });
+    }
+
+    [Test]
+    public void TheSameExitUnderKvm2018()
+    {
+        var r = Run("kvm-2018");
+        var c = r.Total;
+        Assert.Multiple(() =>
+        {
+            Assert.That(r.PerRound(c.L1Exits), Is.EqualTo(2.0), "GUEST_ES_BASE is not shadowed in 2018 either");
+            Assert.That(r.PerRound(c.RareSyncs), Is.Zero, "no rare set: ES base came back with the other 72 fields on the exit");
+            Assert.That(r.PerRound(c.VmReads), Is.EqualTo(73 + 34), "every-exit set of 73, 34 RW fields back from the shadow");
+            Assert.That(r.PerRound(c.RuntimeLookups), Is.EqualTo(34), "each RW field's offset looked up at run time");
+            Assert.That(r.PerRound(c.ControlVmWrites), Is.EqualTo(5), "pin, primary, secondary, exit and entry controls every entry");
+            Assert.That(r.PerRound(c.FullConsistencyChecks), Is.EqualTo(1.0));
+            Assert.That(r.PerRound(c.VcpuStateSwitches), Is.EqualTo(2.0));
+        });
+    }
+
+    [Test]
+    public void WithoutAShadowVmcsEveryAccessExits()
+    {
+        var r = Run("no-shadow");
+        Assert.That((r.PerRound(r.Total.ExitsVmread), r.PerRound(r.Total.ExitsVmwrite), r.PerRound(r.Total.L1Exits)), Is.EqualTo((2.0, 1.0, 4.0)));
+    }
+
+    [Test]
+    public void ModelledCyclesAreCountsTimesCosts()
+    {
+        var r = Run("kvm");
+        var c = r.Total;
+        var costs = new CostModel();
+        var expected = (c.NestedExits * 1000) + (c.L1Exits * 1000) + (c.VmReads * 15) + (c.VmWrites * 15)
+            + ((c.ShadowedVmreads + c.ShadowedVmwrites) * 15) + (c.VmPtrLds * 100) + (c.VmClears * 100);
+        Assert.That(costs.Of(c), Is.EqualTo(expected));
+        costs.Set("vmread", 30);
+        Assert.That(costs.Of(c), Is.EqualTo(expected + (c.VmReads * 15)));
+    }
+
+    [Test]
+    public void TheSameSeedReplaysTheSameEventsAndAnotherSeedDoesNot()
+    {
+        var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "io-mix.workload"));
+        string Key(int seed) => string.Join(";", Simulator.Trace(workload, Sim.Names, 200, seed).Select(r => $"{r.Exit}:{r.Hardware.Length}:{r.Handler.Length}"));
+        Assert.That(Key(7), Is.EqualTo(Key(7)));
+        Assert.That(Key(7), Is.Not.EqualTo(Key(8)));
+    }
+
+    [Test]
+    public void EachTechniqueOfTheLadderHelpsOnCpuid()
+    {
+        var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "cpuid-loop.workload"));
+        var trace = Simulator.Trace(workload, Sim.Names, 2000, 1);
+        var cycles = Sim.Strategies.Skip(1).Select(s => Simulator.Run(s, workload, Sim.Names, trace, new CostModel()).CyclesPerRound).ToList();
+        TestContext.Out.WriteLine(string.Join(" > ", cycles.Select(c => c.ToString("N0"))));
+        for (var i = 1; i < cycles.Count; i++)
+        {
+            Assert.That(cycles[i], Is.LessThan(cycles[i - 1]), $"step {Sim.Strategies[i + 1].Name} is cheaper than the step before");
+        }
+    }
+}
+
+public sealed class ReportTests
+{
+    private static IReadOnlyList<WorkloadResult> Results()
+    {
+        var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "cpuid-loop.workload"));
+        var trace = Simulator.Trace(workload, Sim.Names, 300, 3);
+        return [new WorkloadResult(workload, Sim.Strategies.Select(s => Simulator.Run(s, workload, Sim.Names, trace, new CostModel())).ToList())];
+    }
+
+    [Test]
+    public void JsonFollowsItsSchemaAndCarriesTheSameNumbersAsCsv()
+    {
+        var results = Results();
+        using var json = JsonDocument.Parse(Report.ToJson(results, new CostModel(), 300, 3));
+        var root = json.RootElement;
+        Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-nestedsim/1"));
+        Assert.That((root.GetProperty("rounds").GetInt32(), root.GetProperty("seed").GetInt32()), Is.EqualTo((300, 3)));
+        Assert.That(root.GetProperty("costs").GetProperty("l1-exit").GetDouble(), Is.EqualTo(1000));
+        var strategies = root.GetProperty("workloads")[0].GetProperty("strategies").EnumerateArray().ToList();
+        Assert.That(strategies.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(Sim.Strategies.Select(s => s.Name)));
+
+        var csv = Report.ToCsv(results).Trim().Split('\n').Select(l => l.Split(',')).ToList();
+        var header = csv[0].ToList();
+        string[] keys = ["l1Exits", "vmreads", "vmwrites", "controlVmwrites", "vmptrlds", "vmclears", "fullConsistencyChecks", "vcpuStateSwitches", "runtimeOffsetLookups", "shadowedAccesses", "rareSyncs", "cycles", "changeVsKvm2018"];
+        string[] columns = ["l1_exits", "vmreads", "vmwrites", "control_vmwrites", "vmptrlds", "vmclears", "full_consistency_checks", "vcpu_state_switches", "runtime_offset_lookups", "shadowed_accesses", "rare_syncs", "cycles", "change_vs_kvm2018"];
+        for (var i = 0; i < strategies.Count; i++)
+        {
+            var perRoundTrip = strategies[i].GetProperty("perRoundTrip");
+            Assert.That(perRoundTrip.GetProperty("l1ExitsByCause").ValueKind, Is.EqualTo(JsonValueKind.Object));
+            for (var k = 0; k < keys.Length; k++)
+            {
+                var fromJson = perRoundTrip.GetProperty(keys[k]).GetDouble();
+                var fromCsv = double.Parse(csv[i + 1][header.IndexOf(columns[k])], System.Globalization.CultureInfo.InvariantCulture);
+                Assert.That(fromCsv, Is.EqualTo(fromJson).Within(1e-4 * Math.Max(1, Math.Abs(fromJson))), $"{Sim.Strategies[i].Name} {keys[k]}");
+            }
+        }
+    }
+}
+
+public sealed class OptionsTests
+{
+    [Test]
+    public void DefaultsAndValues()
+    {
+        var o = Options.Parse(["--rounds", "500", "--seed", "9", "--format", "csv", "--workload", "idle", "--cost", "vmread=20"]);
+        Assert.That((o.Rounds, o.Seed, o.Format, o.Workloads.Single(), o.Costs["vmread"]), Is.EqualTo((500, 9, "csv", "idle", 20.0)));
+        Assert.That(Options.Parse([]).Rounds, Is.EqualTo(Options.DefaultRounds));
+    }
+
+    [TestCase(new[] { "--rounds", "0" }, "--rounds takes a whole number of round trips (at least 1), got '0'")]
+    [TestCase(new[] { "--rounds" }, "--rounds needs a value")]
+    [TestCase(new[] { "--format", "xml" }, "--format takes table, json or csv, got 'xml'")]
+    [TestCase(new[] { "--cost", "vmread" }, "--cost takes NAME=CYCLES, got 'vmread'")]
+    [TestCase(new[] { "--frobnicate" }, "unknown argument '--frobnicate' (try --help)")]
+    public void BadArgumentsSayWhatIsWrong(string[] args, string message) =>
+        Assert.That(() => Options.Parse(args), Throws.ArgumentException.With.Message.EqualTo(message));
+
+    [Test]
+    public void UnknownCostsAndManifestsAreNamed()
+    {
+        Assert.That(() => new CostModel(new Dictionary<string, double> { ["vmreed"] = 1 }), Throws.ArgumentException.With.Message.StartsWith("unknown cost 'vmreed'"));
+        Assert.That(() => Samples.NestedSim.Strategies.Build(Sim.Layouts, ["nope"]), Throws.ArgumentException.With.Message.Contains("--manifest nope"));
+        Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"));
+    }
+}

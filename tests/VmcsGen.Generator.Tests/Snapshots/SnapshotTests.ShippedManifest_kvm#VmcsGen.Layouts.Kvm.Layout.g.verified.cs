@@ -14,6 +14,10 @@ public sealed class Layout : global::VmcsGen.IVmcsLayout<ControlShadows>
     }
 
     public static string Name => "Kvm";
+
+    /// <summary>This layout as a value, for tools that choose a layout at run time.</summary>
+    public static global::VmcsGen.LayoutHandle Handle { get; } = new global::VmcsGen.LayoutHandle<Layout, ControlShadows>("VmcsGen.Layouts.Kvm", "kvm.vmcs");
+
     public static uint Revision => Vmcs12.Revision;
     public static int Size => Vmcs12.Size;
     public static bool VmwriteAny => true;

@@ -46,7 +46,7 @@ public sealed class VmxCapabilityException(string message) : InvalidOperationExc
 /// IA32_VMX_BASIC bit 55 says they exist), VMWRITE to any field, VMCS shadowing, the highest field index, and the
 /// manifest features (<c>apicv</c>, <c>pml</c>, <c>preemption-timer</c>) they imply.
 /// </summary>
-public sealed class VmxCapabilities
+public sealed partial class VmxCapabilities
 {
     private readonly (uint MustBeOne, ulong MayBeOne)[] _controls = new (uint, ulong)[6];
 

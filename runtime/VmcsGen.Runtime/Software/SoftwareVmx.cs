@@ -82,6 +82,7 @@ public sealed class SoftwareVmx
 
     private int CounterIndex(uint encoding) => Catalog.SlotOf(encoding) is var slot and >= 0 ? (slot * 2) + (int)(encoding & 1) : -1;
 
+
     /// <summary>Zeroes every counter (total and per field).</summary>
     public void ResetCounters()
     {
@@ -170,10 +171,10 @@ public sealed class SoftwareVmx
     public VmxResult VmRead(uint encoding, out ulong value)
     {
         _reads++;
-        var counter = CounterIndex(encoding);
-        if (counter >= 0)
+        var slot = Catalog.SlotOf(encoding);
+        if (slot >= 0)
         {
-            _readsPerSlot[counter]++;
+            _readsPerSlot[(slot * 2) + (int)(encoding & 1)]++;
         }
 
         value = 0;
@@ -182,22 +183,22 @@ public sealed class SoftwareVmx
             return VmxResult.FailInvalid;
         }
 
-        if (!Catalog.Supports(encoding))
+        if (slot < 0)
         {
             return Fail(VmxInstructionError.UnsupportedVmcsComponent);
         }
 
-        value = Load(_current, encoding);
+        value = LoadSlot(_current.Fields[slot], encoding);
         return VmxResult.Succeed;
     }
 
     public VmxResult VmWrite(uint encoding, ulong value)
     {
         _writes++;
-        var counter = CounterIndex(encoding);
-        if (counter >= 0)
+        var slot = Catalog.SlotOf(encoding);
+        if (slot >= 0)
         {
-            _writesPerSlot[counter]++;
+            _writesPerSlot[(slot * 2) + (int)(encoding & 1)]++;
         }
 
         if (_current is null)
@@ -205,7 +206,7 @@ public sealed class SoftwareVmx
             return VmxResult.FailInvalid;
         }
 
-        if (!Catalog.Supports(encoding))
+        if (slot < 0)
         {
             return Fail(VmxInstructionError.UnsupportedVmcsComponent);
         }
@@ -215,7 +216,7 @@ public sealed class SoftwareVmx
             return Fail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
 
-        Store(_current, encoding, value);
+        StoreSlot(ref _current.Fields[slot], encoding, value);
         return VmxResult.Succeed;
     }
 
@@ -342,29 +343,19 @@ public sealed class SoftwareVmx
             ? region
             : throw new ArgumentException($"No VMCS region at 0x{address:X}.", nameof(address));
 
-    private ulong Load(Region region, uint encoding)
-    {
-        var slot = region.Fields[Catalog.SlotOf(encoding)];
-        if (VmcsEncoding.IsHighAccess(encoding))
-        {
-            return slot >> 32;
-        }
+    private ulong Load(Region region, uint encoding) => LoadSlot(region.Fields[Catalog.SlotOf(encoding)], encoding);
 
-        return slot & VmcsEncoding.AccessMask(encoding);
-    }
+    private void Store(Region region, uint encoding, ulong value) => StoreSlot(ref region.Fields[Catalog.SlotOf(encoding)], encoding, value);
 
-    private void Store(Region region, uint encoding, ulong value)
-    {
-        ref var slot = ref region.Fields[Catalog.SlotOf(encoding)];
-        if (VmcsEncoding.IsHighAccess(encoding))
-        {
-            slot = (slot & 0xFFFF_FFFFul) | ((value & 0xFFFF_FFFFul) << 32);
-        }
-        else
-        {
-            slot = value & VmcsEncoding.AccessMask(encoding);
-        }
-    }
+    /// <summary>VMREAD's view of a field's 64-bit slot: a _HIGH access reads bits 63:32; otherwise zero-extended by width.</summary>
+    private static ulong LoadSlot(ulong slot, uint encoding) =>
+        VmcsEncoding.IsHighAccess(encoding) ? slot >> 32 : slot & VmcsEncoding.AccessMask(encoding);
+
+    /// <summary>VMWRITE into a slot: a _HIGH access replaces bits 63:32; otherwise truncated to the width.</summary>
+    private static void StoreSlot(ref ulong slot, uint encoding, ulong value) =>
+        slot = VmcsEncoding.IsHighAccess(encoding)
+            ? (slot & 0xFFFF_FFFFul) | ((value & 0xFFFF_FFFFul) << 32)
+            : value & VmcsEncoding.AccessMask(encoding);
 
     private sealed class Region(ulong address, uint revisionId, bool shadowIndicator, int fields)
     {

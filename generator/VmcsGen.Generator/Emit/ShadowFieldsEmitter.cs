@@ -154,17 +154,11 @@ internal static class ShadowFieldsEmitter
         {
             writer.WriteLine($"var result = {VmxResult}.Succeed;");
             writer.WriteLine("ulong value;");
-            foreach (var group in GroupByFeature(rw))
+            FeatureGate.EmitRuns(writer, rw, field =>
             {
-                EmitGated(writer, group.Key, () =>
-                {
-                    foreach (var field in group)
-                    {
-                        writer.WriteLine($"result = result.Then(shadow.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
-                        writer.WriteLine($"vmcs12.{field.CSharpName} = {Narrow(field, "value")};");
-                    }
-                });
-            }
+                writer.WriteLine($"result = result.Then(shadow.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
+                writer.WriteLine($"vmcs12.{field.CSharpName} = {Narrow(field, "value")};");
+            });
 
             writer.WriteLine("return result;");
         }
@@ -180,40 +174,13 @@ internal static class ShadowFieldsEmitter
         using (writer.Block(Constraint))
         {
             writer.WriteLine($"var result = {VmxResult}.Succeed;");
-            foreach (var group in GroupByFeature(rw).Concat(GroupByFeature(ro)))
+            foreach (var fields in new[] { rw, ro })
             {
-                EmitGated(writer, group.Key, () =>
-                {
-                    foreach (var field in group)
-                    {
-                        writer.WriteLine($"result = result.Then(shadow.VmWrite({GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));");
-                    }
-                });
+                FeatureGate.EmitRuns(writer, fields, field =>
+                    writer.WriteLine($"result = result.Then(shadow.VmWrite({GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));"));
             }
 
             writer.WriteLine("return result;");
-        }
-    }
-
-    /// <summary>Consecutive runs of fields with the same feature gate, so each gate is tested once per run.</summary>
-    private static IEnumerable<IGrouping<string?, FieldSpec>> GroupByFeature(List<FieldSpec> fields)
-    {
-        var ungated = fields.Where(f => f.Feature is null).GroupBy(_ => (string?)null);
-        var gated = fields.Where(f => f.Feature is not null).GroupBy(f => f.Feature);
-        return ungated.Concat(gated);
-    }
-
-    private static void EmitGated(SourceWriter writer, string? feature, System.Action body)
-    {
-        if (feature is null)
-        {
-            body();
-            return;
-        }
-
-        using (writer.Block($"if ((available & Features.{Semantics.ManifestBinder.ToPascalCase(feature)}) != 0)"))
-        {
-            body();
         }
     }
 

@@ -81,7 +81,7 @@ internal static class SyncEmitter
                 writer.WriteLine("ulong value;");
             }
 
-            EmitGatedRuns(writer, fields, field =>
+            FeatureGate.EmitRuns(writer, fields, field =>
             {
                 writer.WriteLine($"result = result.Then(vmcs02.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
                 writer.WriteLine($"vmcs12.{field.CSharpName} = {ShadowFieldsEmitter.Narrow(field, "value")};");
@@ -168,7 +168,7 @@ internal static class SyncEmitter
             using (writer.Block(ShadowFieldsEmitter.Constraint))
             {
                 writer.WriteLine($"var result = {VmxResult}.Succeed;");
-                EmitGatedRuns(writer, always, field => EmitEntryWrite(writer, field));
+                FeatureGate.EmitRuns(writer, always, field => EmitEntryWrite(writer, field));
                 foreach (var group in manifest.Groups)
                 {
                     var members = entry.Where(f => f.GroupIndex == group.Bit).ToList();
@@ -179,7 +179,7 @@ internal static class SyncEmitter
 
                     using (writer.Block($"if ((dirty & DirtyGroups.{group.CSharpName}) != 0)"))
                     {
-                        EmitGatedRuns(writer, members, field => EmitEntryWrite(writer, field));
+                        FeatureGate.EmitRuns(writer, members, field => EmitEntryWrite(writer, field));
                     }
                 }
 
@@ -266,26 +266,6 @@ internal static class SyncEmitter
             writer.WriteLine("_ => false,");
             writer.Unindent();
             writer.WriteLine("};");
-        }
-    }
-
-    /// <summary>Writes each field through <paramref name="emit"/>, wrapping runs of feature-gated fields in one test each.</summary>
-    private static void EmitGatedRuns(SourceWriter writer, List<FieldSpec> fields, System.Action<FieldSpec> emit)
-    {
-        foreach (var field in fields.Where(f => f.Feature is null))
-        {
-            emit(field);
-        }
-
-        foreach (var run in fields.Where(f => f.Feature is not null).GroupBy(f => f.Feature))
-        {
-            using (writer.Block($"if ((available & Features.{Semantics.ManifestBinder.ToPascalCase(run.Key!)}) != 0)"))
-            {
-                foreach (var field in run)
-                {
-                    emit(field);
-                }
-            }
         }
     }
 

@@ -30,7 +30,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     private readonly byte[] _vmreadBitmap = new byte[4096];
     private readonly byte[] _vmwriteBitmap = new byte[4096];
     private readonly uint[] _entryControls;
-    private readonly (uint Encoding, FieldWidth Width)[] _readWrite;
+    private readonly (uint Encoding, FieldWidth Width)[] _readWrite; // present RW fields, for the run-time lookup loop
     private readonly ulong _features;
     private readonly bool _l1VmwriteAny;
     private readonly bool _hasRareFields;
@@ -93,8 +93,10 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
         foreach (var encoding in TLayout.ReadWriteEncodings)
         {
-            TLayout.TryGetField(encoding, out var field);
-            readWrite.Add((encoding, field.Width));
+            if (TLayout.TryGetField(encoding, out var field) && Present(field))
+            {
+                readWrite.Add((encoding, field.Width));
+            }
         }
 
         _entryControls = controls.ToArray();
@@ -193,10 +195,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         if (field.Class == FieldClass.ShadowRo && Shadowed(_vmreadBitmap, encoding) && !_needShadowSync)
         {
             // L1 reads this field from the shadow VMCS without exiting: put the new value there too.
-            Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+            EnterShadow();
             Check(_l0.VmWrite(encoding, value), "VMWRITE shadow");
-            Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
-            Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+            LeaveShadow();
         }
 
         _dirty |= TLayout.DirtyGroupOf(encoding);
@@ -399,10 +400,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             return;
         }
 
-        Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+        EnterShadow();
         Check(Options.RuntimeOffsetLookup ? CopyShadowToVmcs12WithLookup() : TLayout.CopyShadowToVmcs12(ref _l0, _vmcs12, _features), "copy shadow to vmcs12");
-        Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
-        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        LeaveShadow();
     }
 
     /// <summary>Pre-2019 KVM: for each shadowed field, look its offset up in the compact table and switch on its width.</summary>
@@ -412,7 +412,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         var vmcs12 = _vmcs12.AsSpan();
         foreach (var (encoding, width) in _readWrite)
         {
-            if (!TLayout.TryGetField(encoding, out var field) || !Present(field) || !TLayout.TryGetOffsetCompact(encoding, out var offset))
+            if (!TLayout.TryGetOffsetCompact(encoding, out var offset))
             {
                 continue;
             }
@@ -444,12 +444,21 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             return;
         }
 
-        Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+        EnterShadow();
         Check(TLayout.CopyVmcs12ToShadow(ref _l0, _vmcs12, _features), "copy vmcs12 to shadow");
-        Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
-        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        LeaveShadow();
         _needShadowSync = false;
         _box.ShadowSyncs++;
+    }
+
+    /// <summary>As KVM does around every shadow access: VMPTRLD the shadow VMCS …</summary>
+    private void EnterShadow() => Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
+
+    /// <summary>… then VMCLEAR it and make vmcs01 current again.</summary>
+    private void LeaveShadow()
+    {
+        Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
+        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
     }
 
     private void EnsureRareSynced()

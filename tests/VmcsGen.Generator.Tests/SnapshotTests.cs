@@ -18,4 +18,13 @@ public sealed class SnapshotTests
         var problems = TestHelpers.OutputProblems(run.Output, allowRuntimeConflict: shippedByRuntime);
         Assert.That(problems, Is.Empty, "the generated code compiles without warnings");
     }
+
+    [Test]
+    public void AManifestWithNothingShadowedCompilesWithoutWarnings()
+    {
+        var run = TestHelpers.Run(("plain.vmcs", "layout T.Plain\nrevision 1\nGUEST_RIP 0x681e sync\nIO_BITMAP_A 0x2000\n"));
+
+        Assert.That(run.Diagnostics, Is.Empty);
+        Assert.That(TestHelpers.OutputProblems(run.Output), Is.Empty, "empty copy loops declare no unused locals");
+    }
 }

@@ -26,4 +26,24 @@ internal static class FeatureGate
             }
         }
     }
+
+    /// <summary>
+    /// The body of every "VMREAD each field into vmcs12" method (shadow → vmcs12, vmcs02 → vmcs12): one VMREAD per field
+    /// from <paramref name="source"/>, the first failure returned. No local is declared when there is nothing to read.
+    /// </summary>
+    public static void EmitReadsIntoVmcs12(SourceWriter writer, string source, List<FieldSpec> fields)
+    {
+        writer.WriteLine($"var result = {GeneratedHeader.VmxResult}.Succeed;");
+        if (fields.Count > 0)
+        {
+            writer.WriteLine("ulong value;");
+        }
+
+        EmitRuns(writer, fields, field =>
+        {
+            writer.WriteLine($"result = result.Then({source}.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
+            writer.WriteLine($"vmcs12.{field.CSharpName} = {ShadowFieldsEmitter.Narrow(field, "value")};");
+        });
+        writer.WriteLine("return result;");
+    }
 }

@@ -152,15 +152,7 @@ internal static class ShadowFieldsEmitter
         writer.WriteLine($"public static {VmxResult} CopyShadowToVmcs12<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)");
         using (writer.Block(Constraint))
         {
-            writer.WriteLine($"var result = {VmxResult}.Succeed;");
-            writer.WriteLine("ulong value;");
-            FeatureGate.EmitRuns(writer, rw, field =>
-            {
-                writer.WriteLine($"result = result.Then(shadow.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
-                writer.WriteLine($"vmcs12.{field.CSharpName} = {Narrow(field, "value")};");
-            });
-
-            writer.WriteLine("return result;");
+            FeatureGate.EmitReadsIntoVmcs12(writer, "shadow", rw);
         }
     }
 

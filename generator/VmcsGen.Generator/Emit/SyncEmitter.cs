@@ -75,18 +75,7 @@ internal static class SyncEmitter
         writer.WriteLine($"public static {VmxResult} {name}<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, Features available)");
         using (writer.Block(ShadowFieldsEmitter.Constraint))
         {
-            writer.WriteLine($"var result = {VmxResult}.Succeed;");
-            if (fields.Count > 0)
-            {
-                writer.WriteLine("ulong value;");
-            }
-
-            FeatureGate.EmitRuns(writer, fields, field =>
-            {
-                writer.WriteLine($"result = result.Then(vmcs02.VmRead({GeneratedHeader.Hex(field.Encoding)}, out value));");
-                writer.WriteLine($"vmcs12.{field.CSharpName} = {ShadowFieldsEmitter.Narrow(field, "value")};");
-            });
-            writer.WriteLine("return result;");
+            FeatureGate.EmitReadsIntoVmcs12(writer, "vmcs02", fields);
         }
     }
 

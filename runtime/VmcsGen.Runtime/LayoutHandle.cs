@@ -31,28 +31,6 @@ public abstract class LayoutHandle
 
     public abstract IReadOnlyList<VmcsFieldDescriptor> Fields { get; }
 
-    /// <summary>The encoding of a field by its SDM name (a _HIGH name gives the _HIGH form), if the layout has it.</summary>
-    public bool TryGetEncoding(string fieldName, out uint encoding)
-    {
-        foreach (var field in Fields)
-        {
-            if (field.Name == fieldName)
-            {
-                encoding = field.Encoding;
-                return true;
-            }
-
-            if (field.Width == FieldWidth.Bits64 && fieldName == field.Name + "_HIGH")
-            {
-                encoding = field.Encoding | 1;
-                return true;
-            }
-        }
-
-        encoding = 0;
-        return false;
-    }
-
     /// <summary>A nested engine of this layout on a fresh software processor.</summary>
     public abstract INestedEngine CreateEngine(NestedVmxOptions? options = null);
 

@@ -6,11 +6,6 @@ namespace VmcsGen.Backends.Kvm;
 /// <summary>A KVM file descriptor. fd 0 is valid; only a negative value is invalid. Only <see cref="ReleaseHandle"/> closes.</summary>
 public sealed class KvmFileDescriptor : SafeHandle
 {
-    public KvmFileDescriptor()
-        : base(new IntPtr(-1), ownsHandle: true)
-    {
-    }
-
     internal KvmFileDescriptor(int fd, string description)
         : base(new IntPtr(-1), ownsHandle: true)
     {

@@ -8,15 +8,34 @@ namespace VmcsGen.Samples.NestedSim;
 /// <summary>One L1 action of a round, resolved from the workload: the field's encoding and how to compute the value.</summary>
 public readonly record struct L1Action(StepKind Kind, uint Encoding, ValueSpec Value, ulong Random);
 
-/// <summary>One nested round trip: the exit reason, what the CPU writes into vmcs02, and L1's handler.</summary>
-public sealed record Round(int Exit, FieldWrite[] Hardware, L1Action[] Handler);
+/// <summary>One nested round trip: the exit reason, what the CPU writes into vmcs02, L1's handler, and L1's userspace trips.</summary>
+public sealed record Round(int Exit, FieldWrite[] Hardware, L1Action[] Handler, string[]? Events = null);
 
-/// <summary>The per-round-trip result of one strategy on one workload.</summary>
-public sealed record StrategyResult(Strategy Strategy, NestedCounters Total, long Rounds, double Cycles)
+/// <summary>
+/// The result of one strategy on one workload: the counted work of all measured rounds, the workload's events, the
+/// modelled cycles split into fixed and counted parts, and every L1 access the layout failed (VMfail), by field.
+/// </summary>
+public sealed record StrategyResult(
+    Strategy Strategy, NestedCounters Total, long Rounds, CostBreakdown Cost, IReadOnlyDictionary<string, long> Events,
+    IReadOnlyDictionary<string, long> FailedAccesses, int PerIteration = 1)
 {
-    public double PerRound(long count) => (double)count / Rounds;
+    public double Cycles => Cost.Total;
 
-    public double CyclesPerRound => Cycles / Rounds;
+    public double PerRound(long count) => Rounds == 0 ? 0 : (double)count / Rounds;
+
+    public double PerRound(double value) => Rounds == 0 ? 0 : value / Rounds;
+
+    public double CyclesPerRound => PerRound(Cost.Total);
+
+    /// <summary>Modelled cycles per iteration of the workload's test: <see cref="Workload.PerIteration"/> round trips.</summary>
+    public double CyclesPerIteration => CyclesPerRound * PerIteration;
+
+    /// <summary>Whether L1 ran the workload as written: no access of its handlers failed on this layout.</summary>
+    public bool Faithful => FailedAccesses.Count == 0;
+
+    /// <summary>A result for a workload that never exits to L1 (per-iteration 0): nothing to count.</summary>
+    public static StrategyResult NoExits(Strategy strategy) =>
+        new(strategy, default, 0, new CostBreakdown(0, 0, new Dictionary<string, double>()), new Dictionary<string, long>(), new Dictionary<string, long>(), 0);
 }
 
 /// <summary>
@@ -44,14 +63,29 @@ public static class Simulator
         return names;
     }
 
-    /// <summary>Checks every field name of the workload; an unknown one is a format error at its line.</summary>
+    /// <summary>
+    /// Checks every field name of the workload (an unknown one is a format error at its line and column) and that
+    /// <c>hw</c> lines name only what a CPU writes on a VM exit: exit-information and guest-state fields (SDM 27.2, 27.3).
+    /// </summary>
     public static void Validate(Workload workload, IReadOnlyDictionary<string, uint> names)
     {
         foreach (var step in workload.Setup.Concat(workload.Exits.SelectMany(e => e.Steps)))
         {
-            if (!names.ContainsKey(step.Field))
+            if (step.Kind == StepKind.Event)
             {
-                throw new WorkloadFormatException(workload.Path, step.Line, 1, $"unknown field '{step.Field}' (no compiled manifest has it)");
+                continue;
+            }
+
+            var column = Math.Max(step.Column, 1);
+            if (!names.TryGetValue(step.Field, out var encoding))
+            {
+                throw new WorkloadFormatException(workload.PathOf(step), step.Line, column, $"unknown field '{CostModel.Truncate(step.Field)}' (no compiled manifest has it)");
+            }
+
+            if (step.Kind == StepKind.Hardware && VmcsEncoding.Type(encoding) is not (FieldType.ExitInformation or FieldType.GuestState))
+            {
+                throw new WorkloadFormatException(workload.PathOf(step), step.Line, column,
+                    $"the CPU does not write {step.Field} on a VM exit ({VmcsEncoding.Type(encoding)} field); an hw line names exit-information or guest-state fields");
             }
         }
     }
@@ -73,10 +107,17 @@ public static class Simulator
 
             var hardware = new List<FieldWrite>();
             var handler = new List<L1Action>();
+            var events = new List<string>();
             foreach (var step in workload.Exits[exit].Steps)
             {
                 if (step.Probability < 1 && random.NextDouble() >= step.Probability)
                 {
+                    continue;
+                }
+
+                if (step.Kind == StepKind.Event)
+                {
+                    events.Add(step.Field);
                     continue;
                 }
 
@@ -91,7 +132,7 @@ public static class Simulator
                 }
             }
 
-            trace[r] = new Round(exit, hardware.ToArray(), handler.ToArray());
+            trace[r] = new Round(exit, hardware.ToArray(), handler.ToArray(), events.Count == 0 ? null : events.ToArray());
         }
 
         return trace;
@@ -103,6 +144,19 @@ public static class Simulator
     /// </summary>
     public static StrategyResult Run(Strategy strategy, Workload workload, IReadOnlyDictionary<string, uint> names, Round[] trace, CostModel costs, Action<int>? progress = null)
     {
+        if (workload.PerIteration == 0 || trace.Length == 0)
+        {
+            return StrategyResult.NoExits(strategy);
+        }
+
+        var fieldNames = names.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
+        var failed = new Dictionary<string, long>(StringComparer.Ordinal);
+        void Failed(uint encoding)
+        {
+            var name = fieldNames.GetValueOrDefault(encoding) ?? $"0x{encoding:X4}";
+            failed[name] = failed.GetValueOrDefault(name) + 1;
+        }
+
         var engine = strategy.Layout.CreateEngine(strategy.Options);
         var known = new Dictionary<uint, ulong>();
         engine.Memory.CreateRegion(Vmcs12Address, strategy.Layout.Revision);
@@ -111,20 +165,32 @@ public static class Simulator
         {
             var encoding = names[step.Field];
             var value = Resolve(step.Value, known, encoding, 0);
-            engine.L1VmWrite(encoding, value);
-            known[encoding] = value;
+            if (engine.L1VmWrite(encoding, value).IsSuccess)
+            {
+                known[encoding] = value;
+            }
+            else
+            {
+                Failed(encoding);
+            }
         }
 
         Expect(engine.L1VmLaunch(), "VMLAUNCH", strategy);
         for (var i = 0; i < Math.Min(WarmupRounds, trace.Length); i++)
         {
-            Play(engine, trace[i], known);
+            Play(engine, trace[i], known, Failed);
         }
 
         var before = LayoutHandle.CountersOf(engine);
+        var events = WorkloadParser.Events.ToDictionary(e => e, _ => 0L, StringComparer.Ordinal);
+
         for (var i = 0; i < trace.Length; i++)
         {
-            Play(engine, trace[i], known);
+            Play(engine, trace[i], known, Failed);
+            foreach (var e in trace[i].Events ?? [])
+            {
+                events[e]++;
+            }
             if ((i & 1023) == 1023)
             {
                 progress?.Invoke(1024);
@@ -133,10 +199,10 @@ public static class Simulator
 
         progress?.Invoke(trace.Length & 1023);
         var total = LayoutHandle.CountersOf(engine) - before;
-        return new StrategyResult(strategy, total, trace.Length, costs.Of(total));
+        return new StrategyResult(strategy, total, trace.Length, costs.Of(total, events), events, failed, workload.PerIteration);
     }
 
-    private static void Play(INestedEngine engine, Round round, Dictionary<uint, ulong> known)
+    private static void Play(INestedEngine engine, Round round, Dictionary<uint, ulong> known, Action<uint>? failed)
     {
         engine.L2Exit(round.Hardware);
         foreach (var action in round.Handler)
@@ -147,6 +213,10 @@ public static class Simulator
                 {
                     known[action.Encoding] = value;
                 }
+                else
+                {
+                    failed?.Invoke(action.Encoding);
+                }
             }
             else
             {
@@ -154,6 +224,10 @@ public static class Simulator
                 if (engine.L1VmWrite(action.Encoding, value).IsSuccess)
                 {
                     known[action.Encoding] = value;
+                }
+                else
+                {
+                    failed?.Invoke(action.Encoding);
                 }
             }
         }

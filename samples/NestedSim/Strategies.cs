@@ -18,6 +18,7 @@ public static class Strategies
         RuntimeOffsetLookup = true,
         RewriteControlsEveryEntry = true,
         PutVcpuOnVmcsSwitch = true,
+        Pre2019VmcsTraffic = true,
     };
 
     public static IReadOnlyList<Strategy> Build(IReadOnlyList<LayoutHandle> layouts, IEnumerable<string> extraManifests)
@@ -37,12 +38,12 @@ public static class Strategies
             new("+compile-time-offsets", "the same, with shadow copy loops at compile-time offsets", roSplit, Pre2019 with { RuntimeOffsetLookup = false }),
             new("+rare-sync", "ladder-rare-sync.vmcs: 35 rare guest fields synced from vmcs02 only on demand", rareSync, Pre2019 with { RuntimeOffsetLookup = false }),
             new("+control-shadows", "kvm.vmcs: vmcs02 controls written only when they change", kvm, Pre2019 with { RuntimeOffsetLookup = false, RewriteControlsEveryEntry = false }),
-            new("kvm", "kvm.vmcs with today's engine (+ no vCPU put on VMCS switches): KVM since 2019", kvm, new NestedVmxOptions()),
+            new("kvm", "kvm.vmcs with today's engine (+ no vCPU put on VMCS switches, no speculative entry VMWRITEs): KVM since 2019", kvm, new NestedVmxOptions()),
         };
 
         foreach (var name in extraManifests)
         {
-            var layout = layouts.FirstOrDefault(l => l.ManifestFile == name || l.ManifestFile == name + ".vmcs" || string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase))
+            var layout = layouts.FirstOrDefault(l => l.ManifestFile == name || l.ManifestFile == name + ".vmcs" || string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase) || l.Namespace == name)
                 ?? throw new ArgumentException(
                     $"--manifest {name}: no such manifest is compiled into NestedSim; put it in fields/ and rebuild. Compiled: {string.Join(", ", layouts.Select(l => l.ManifestFile))}");
             list.Add(new Strategy(layout.ManifestFile.Replace(".vmcs", string.Empty, StringComparison.Ordinal), $"{layout.ManifestFile} with today's engine", layout, new NestedVmxOptions()));

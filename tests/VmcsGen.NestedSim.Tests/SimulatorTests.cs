@@ -49,8 +49,9 @@ public sealed class SimulatorTests
             Assert.That(r.PerRound(c.ShadowedVmreads + c.ShadowedVmwrites), Is.EqualTo(2.0));
             // exit: 32-field every-exit set; the trapped rare read: 35 rare fields; entry: 24 RW fields back from the shadow
             Assert.That(r.PerRound(c.VmReads), Is.EqualTo(32 + 35 + 24));
-            // exit: 24 RW + 11 RO into the shadow; entry: 20 shadow-rw fields minus the 2 unchanged control shadows
-            Assert.That(r.PerRound(c.VmWrites), Is.EqualTo(35 + 18));
+            // exit: 24 RW + 11 RO into the shadow, 51 host-state writes into vmcs01; entry: 20 shadow-rw fields minus the 2
+            // unchanged control shadows
+            Assert.That(r.PerRound(c.VmWrites), Is.EqualTo(35 + 51 + 18));
             // exit: vmcs01; shadow refresh: shadow + vmcs01; rare sync: vmcs02 + vmcs01; entry: shadow + vmcs01, vmcs02
             Assert.That((r.PerRound(c.VmPtrLds), r.PerRound(c.VmClears)), Is.EqualTo((8.0, 2.0)));
             Assert.That((r.PerRound(c.RareSyncs), r.PerRound(c.ControlVmWrites), r.PerRound(c.FullConsistencyChecks)), Is.EqualTo((1.0, 0.0, 0.0)));
@@ -67,7 +68,7 @@ public sealed class SimulatorTests
             Assert.That(r.PerRound(c.L1Exits), Is.EqualTo(2.0), "GUEST_ES_BASE is not shadowed in 2018 either");
             Assert.That(r.PerRound(c.RareSyncs), Is.Zero, "no rare set: ES base came back with the other 72 fields on the exit");
             Assert.That(r.PerRound(c.VmReads), Is.EqualTo(73 + 34), "every-exit set of 73, 34 RW fields back from the shadow");
-            Assert.That(r.PerRound(c.RuntimeLookups), Is.EqualTo(34), "each RW field's offset looked up at run time");
+            Assert.That(r.PerRound(c.RuntimeLookups), Is.EqualTo(34 + 34), "each shadowed field's offset looked up at run time, in both copy directions");
             Assert.That(r.PerRound(c.ControlVmWrites), Is.EqualTo(5), "pin, primary, secondary, exit and entry controls every entry");
             Assert.That(r.PerRound(c.FullConsistencyChecks), Is.EqualTo(1.0));
             Assert.That(r.PerRound(c.VcpuStateSwitches), Is.EqualTo(2.0));
@@ -82,16 +83,45 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void ModelledCyclesAreCountsTimesCosts()
+    public void ModelledCyclesAreFixedWorkPlusCountsTimesCosts()
     {
         var r = Run("kvm");
         var c = r.Total;
         var costs = new CostModel();
-        var expected = (c.NestedExits * 1000) + (c.L1Exits * 1000) + (c.VmReads * 15) + (c.VmWrites * 15)
-            + ((c.ShadowedVmreads + c.ShadowedVmwrites) * 15) + (c.VmPtrLds * 100) + (c.VmClears * 100);
-        Assert.That(costs.Of(c), Is.EqualTo(expected));
-        costs.Set("vmread", 30);
-        Assert.That(costs.Of(c), Is.EqualTo(expected + (c.VmReads * 15)));
+        double Cost(string name) => costs[name];
+        var perRoundTrip = Cost("hardware-exit") + Cost("l0-nested-exit") + Cost("l0-nested-entry") + Cost("l1-exit-handling") + Cost("mitigations");
+        var counted = (c.L1Exits * Cost("l1-exit")) + (c.VmReads * Cost("vmread")) + (c.VmWrites * Cost("vmwrite"))
+            + ((c.ShadowedVmreads + c.ShadowedVmwrites) * Cost("shadowed-access")) + (c.VmPtrLds * Cost("vmptrld")) + (c.VmClears * Cost("vmclear"));
+        var cost = costs.Of(c);
+        Assert.Multiple(() =>
+        {
+            Assert.That((c.NestedExits, c.NestedEntries), Is.EqualTo((50L, 50L)));
+            Assert.That(cost.Fixed, Is.EqualTo(50 * perRoundTrip).Within(1e-6));
+            Assert.That(cost.Counted, Is.EqualTo(counted).Within(1e-6));
+            Assert.That(cost.Total, Is.EqualTo(cost.ByTerm.Values.Sum()).Within(1e-6));
+        });
+        costs.Set("vmread", Cost("vmread") + 10);
+        Assert.That(costs.Of(c).Total - cost.Total, Is.EqualTo(c.VmReads * 10.0).Within(1e-6));
+    }
+
+    [Test]
+    public void EventsCostTheirTermOncePerFiring()
+    {
+        const string Userspace = """
+            workload io
+            exit IO weight 1
+              hw    VM_EXIT_REASON  30
+              read  VM_EXIT_REASON
+              event l1-userspace
+              event l1-inject       p=0.5
+            end
+            """;
+        var r = Run("kvm", Userspace, rounds: 400);
+        var costs = new CostModel();
+        Assert.That(r.Events["l1-userspace"], Is.EqualTo(400));
+        Assert.That(r.Events["l1-inject"], Is.InRange(140, 260));
+        Assert.That(r.Cost.ByTerm["l1-userspace"], Is.EqualTo(400 * costs["l1-userspace"]));
+        Assert.That(r.Cost.ByTerm["l1-inject"], Is.EqualTo(r.Events["l1-inject"] * costs["l1-inject"]));
     }
 
     [Test]
@@ -132,16 +162,16 @@ public sealed class ReportTests
         var results = Results();
         using var json = JsonDocument.Parse(Report.ToJson(results, new CostModel(), 300, 3));
         var root = json.RootElement;
-        Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-nestedsim/1"));
+        Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-nestedsim/2"));
         Assert.That((root.GetProperty("rounds").GetInt32(), root.GetProperty("seed").GetInt32()), Is.EqualTo((300, 3)));
-        Assert.That(root.GetProperty("costs").GetProperty("l1-exit").GetDouble(), Is.EqualTo(1000));
+        Assert.That(root.GetProperty("costs").GetProperty("l1-exit").GetDouble(), Is.EqualTo(CostModel.Term("l1-exit").Prior));
         var strategies = root.GetProperty("workloads")[0].GetProperty("strategies").EnumerateArray().ToList();
         Assert.That(strategies.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(Sim.Strategies.Select(s => s.Name)));
 
         var csv = Report.ToCsv(results).Trim().Split('\n').Select(l => l.Split(',')).ToList();
         var header = csv[0].ToList();
-        string[] keys = ["l1Exits", "vmreads", "vmwrites", "controlVmwrites", "vmptrlds", "vmclears", "fullConsistencyChecks", "vcpuStateSwitches", "runtimeOffsetLookups", "shadowedAccesses", "rareSyncs", "cycles", "changeVsKvm2018"];
-        string[] columns = ["l1_exits", "vmreads", "vmwrites", "control_vmwrites", "vmptrlds", "vmclears", "full_consistency_checks", "vcpu_state_switches", "runtime_offset_lookups", "shadowed_accesses", "rare_syncs", "cycles", "change_vs_kvm2018"];
+        string[] keys = ["l1Exits", "vmreads", "vmwrites", "controlVmwrites", "vmptrlds", "vmclears", "fullConsistencyChecks", "vcpuStateSwitches", "runtimeOffsetLookups", "shadowedAccesses", "rareSyncs", "l1UserspaceTrips", "l1Injections", "fixedCycles", "countedCycles", "cycles", "deltaVsKvm2018", "changeVsKvm2018"];
+        string[] columns = ["l1_exits", "vmreads", "vmwrites", "control_vmwrites", "vmptrlds", "vmclears", "full_consistency_checks", "vcpu_state_switches", "runtime_offset_lookups", "shadowed_accesses", "rare_syncs", "l1_userspace_trips", "l1_injections", "fixed_cycles", "counted_cycles", "cycles", "delta_vs_kvm2018", "change_vs_kvm2018"];
         for (var i = 0; i < strategies.Count; i++)
         {
             var perRoundTrip = strategies[i].GetProperty("perRoundTrip");
@@ -166,7 +196,9 @@ public sealed class OptionsTests
         Assert.That(Options.Parse([]).Rounds, Is.EqualTo(Options.DefaultRounds));
     }
 
-    [TestCase(new[] { "--rounds", "0" }, "--rounds takes a whole number of round trips (at least 1), got '0'")]
+    [TestCase(new[] { "--rounds", "0" }, "--rounds takes a whole number of round trips from 1 to 1,000,000, got '0'")]
+    [TestCase(new[] { "--rounds", "99999999999999" }, "--rounds takes a whole number of round trips from 1 to 1,000,000, got '99999999999999'")]
+    [TestCase(new[] { "--suite", "vmexit", "--workload", "cpuid" }, "--suite runs the suite's own workloads on kvm-2018 and kvm; it takes no --workload or --manifest")]
     [TestCase(new[] { "--rounds" }, "--rounds needs a value")]
     [TestCase(new[] { "--format", "xml" }, "--format takes table, json or csv, got 'xml'")]
     [TestCase(new[] { "--cost", "vmread" }, "--cost takes NAME=CYCLES, got 'vmread'")]
@@ -180,5 +212,6 @@ public sealed class OptionsTests
         Assert.That(() => new CostModel(new Dictionary<string, double> { ["vmreed"] = 1 }), Throws.ArgumentException.With.Message.StartsWith("unknown cost 'vmreed'"));
         Assert.That(() => Samples.NestedSim.Strategies.Build(Sim.Layouts, ["nope"]), Throws.ArgumentException.With.Message.Contains("--manifest nope"));
         Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"));
+        Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["VmcsGen.Layouts.Minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"), "the name --list prints");
     }
 }

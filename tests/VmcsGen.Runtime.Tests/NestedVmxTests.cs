@@ -51,8 +51,9 @@ public sealed class NestedVmxTests
             Assert.That((c.ShadowedVmreads, c.ShadowedVmwrites), Is.EqualTo((3L, 1L)));
             // entry: 24 RW fields read back from the shadow; exit: the 32-field every-exit set from vmcs02
             Assert.That(c.VmReads, Is.EqualTo(24 + 32));
-            // entry: 20 shadow-rw control/guest fields minus the 2 unchanged control shadows; exit: 24 RW + 11 RO into the shadow
-            Assert.That(c.VmWrites, Is.EqualTo(18 + 35));
+            // entry: 20 shadow-rw control/guest fields minus the 2 unchanged control shadows; exit: 24 RW + 11 RO into the
+            // shadow, and load_vmcs12_host_state's 51 writes of L1's state into vmcs01 (19 registers and MSRs, 8 segments × 4)
+            Assert.That(c.VmWrites, Is.EqualTo(18 + 35 + 51));
             Assert.That((c.ControlVmWrites, c.FullConsistencyChecks), Is.EqualTo((0L, 0L)), "no major control changed: the control shadows write nothing");
             // shadow (flush) and back, vmcs02, vmcs01, shadow (refresh) and back
             Assert.That((c.VmPtrLds, c.VmClears), Is.EqualTo((6L, 2L)));
@@ -82,9 +83,53 @@ public sealed class NestedVmxTests
         {
             Assert.That(c.L1Exits, Is.EqualTo(1));
             Assert.That(c.VmReads, Is.EqualTo(34 + 73), "34 RW fields back from the shadow, 73 fields from vmcs02");
+            Assert.That(c.RuntimeLookups, Is.EqualTo(34 + 34), "vmcs12_read_any/write_any: 34 RW fields back on entry, the same 34 out after the exit (no RO field in 2018)");
             Assert.That(c.VcpuStateSwitches, Is.EqualTo(2), "put/load on the switch to vmcs02 and back");
             Assert.That(c.FullConsistencyChecks, Is.EqualTo(1), "controls rewritten on every entry");
         });
+    }
+
+    [Test]
+    public void Pre2019EntriesWriteWhatTheSeriesRemoved()
+    {
+        // "KVM: nVMX: Don't rewrite GUEST_PML_INDEX during nested VM-Entry", "Write ENCLS-exiting bitmap once per vmcs02",
+        // "Don't speculatively write virtual-APIC page address / APIC-access page address", "Copy PDPTRs to/from vmcs12
+        // only when necessary" (2019-05-07): before them, every nested entry wrote these 8 fields of vmcs02.
+        long WritesPerRoundTrip(bool pre2019)
+        {
+            var (engine, _) = SoftwareNested.Create<Kvm2018.Layout, Kvm2018.ControlShadows>(new NestedVmxOptions { Pre2019VmcsTraffic = pre2019 });
+            engine.Memory.CreateRegion(Region, Kvm2018.Vmcs12.Revision);
+            engine.L1VmPtrLd(Region);
+            engine.L1VmLaunch();
+            engine.L2Exit(CpuidExit);
+            var before = engine.Counters;
+            engine.L1VmResume();
+            engine.L2Exit(CpuidExit);
+            return (engine.Counters - before).VmWrites;
+        }
+
+        Assert.That(WritesPerRoundTrip(true) - WritesPerRoundTrip(false), Is.EqualTo(8));
+    }
+
+    [Test]
+    public void ANestedExitLoadsL1sStateFromVmcs12IntoVmcs01()
+    {
+        // SDM 27.5 / nested.c load_vmcs12_host_state: after the exit L1 runs at vmcs12's HOST_RIP with HOST_CR3, its CS
+        // selector from HOST_CS_SELECTOR, RFLAGS = 2 and DR7 = 0x400.
+        var (engine, cpu) = SoftwareNested.Create<Kvm.Layout, Kvm.ControlShadows>();
+        engine.Memory.CreateRegion(Region, Kvm.Vmcs12.Revision);
+        engine.L1VmPtrLd(Region);
+        engine.L1VmWrite(0x6C16, 0xFFFF_FFFF_A012_3456); // HOST_RIP
+        engine.L1VmWrite(0x6C02, 0x2A5_8000); // HOST_CR3
+        engine.L1VmWrite(0x0C02, 0x10); // HOST_CS_SELECTOR
+        engine.L1VmLaunch();
+        engine.L2Exit(CpuidExit);
+
+        var vmcs01 = cpu.Vmcs;
+        Assert.That(vmcs01.VmPtrLd(SoftwareNested.Vmcs01).IsSuccess);
+        ulong Read(uint encoding) => vmcs01.VmRead(encoding, out var v).IsSuccess ? v : throw new AssertionException($"VMREAD 0x{encoding:X4}");
+        Assert.That((Read(0x681E), Read(0x6802), Read(0x0802), Read(0x6820), Read(0x681A)),
+            Is.EqualTo((0xFFFF_FFFF_A012_3456ul, 0x2A5_8000ul, 0x10ul, 2ul, 0x400ul)));
     }
 
     [Test]

@@ -35,6 +35,18 @@ public sealed record NestedVmxOptions
     /// <summary>Pre-2019: every vmcs01/vmcs02 switch also puts and loads the vCPU's state (counted, costed by the simulator).</summary>
     public bool PutVcpuOnVmcsSwitch { get; init; }
 
+    /// <summary>
+    /// Pre-2019: the VMCS traffic the 2019 series removed outside the copy loops and the manifest: GUEST_PML_INDEX, the
+    /// ENCLS-exiting bitmap, the virtual-APIC and APIC-access addresses and the four PDPTRs written on every nested entry.
+    /// </summary>
+    public bool Pre2019VmcsTraffic { get; init; }
+
+    /// <summary>
+    /// On every nested exit, write L1's state from vmcs12's host-state area into vmcs01 (KVM's <c>load_vmcs12_host_state</c>).
+    /// On by default, as in every KVM; off only to measure the engine's field movement alone.
+    /// </summary>
+    public bool LoadHostStateIntoVmcs01 { get; init; } = true;
+
     /// <summary>Features of L0's CPU (a mask of the layout's Features); null = all of them.</summary>
     public ulong? Features { get; init; }
 

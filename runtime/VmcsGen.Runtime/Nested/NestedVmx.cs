@@ -30,7 +30,8 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     private readonly byte[] _vmreadBitmap = new byte[4096];
     private readonly byte[] _vmwriteBitmap = new byte[4096];
     private readonly uint[] _entryControls;
-    private readonly (uint Encoding, FieldWidth Width)[] _readWrite; // present RW fields, for the run-time lookup loop
+    private readonly (uint Encoding, FieldWidth Width)[] _readWrite; // present RW fields, for the run-time lookup loops
+    private readonly (uint Encoding, FieldWidth Width)[] _readOnly; // present RO fields, for the run-time lookup loop
     private readonly ulong _features;
     private readonly bool _l1VmwriteAny;
     private readonly bool _hasRareFields;
@@ -79,6 +80,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
         var controls = new List<uint>();
         var readWrite = new List<(uint, FieldWidth)>();
+        var readOnly = new List<(uint, FieldWidth)>();
         foreach (var field in TLayout.Fields)
         {
             // Pre-2019 KVM rewrote vmcs02's execution, exit and entry controls on every entry; shadow-rw ones are
@@ -99,8 +101,17 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             }
         }
 
+        foreach (var encoding in TLayout.ReadOnlyEncodings)
+        {
+            if (TLayout.TryGetField(encoding, out var field) && Present(field))
+            {
+                readOnly.Add((encoding, field.Width));
+            }
+        }
+
         _entryControls = controls.ToArray();
         _readWrite = readWrite.ToArray();
+        _readOnly = readOnly.ToArray();
         Check(_l0.VmPtrLd(vmcs01), "VMPTRLD vmcs01");
         Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
     }
@@ -304,6 +315,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         _rareStale = _hasRareFields;
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+        if (Options.LoadHostStateIntoVmcs01)
+        {
+            LoadHostStateIntoVmcs01();
+        }
+
         _inL2 = false;
         _needShadowSync = Options.UseShadowVmcs;
         ResumeL1();
@@ -364,6 +380,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
         Check(TLayout.PrepareVmcs02(ref _l0, _vmcs12, _dirty, _features, ref _controls02), "prepare vmcs02");
+        if (Options.Pre2019VmcsTraffic)
+        {
+            LegacyEntryWrites();
+        }
+
         if (Options.RewriteControlsEveryEntry)
         {
             foreach (var encoding in _entryControls)
@@ -436,6 +457,72 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         return result;
     }
 
+    /// <summary>
+    /// Pre-2019 KVM (<c>copy_vmcs12_to_shadow</c> through <c>vmcs12_read_any</c>): for each RW then RO field, look its offset
+    /// up in the compact table, read vmcs12 by width, VMWRITE the shadow.
+    /// </summary>
+    private VmxResult CopyVmcs12ToShadowWithLookup()
+    {
+        var result = VmxResult.Succeed;
+        result = result.Then(WriteShadowWithLookup(_readWrite));
+        return result.Then(WriteShadowWithLookup(_readOnly));
+    }
+
+    private VmxResult WriteShadowWithLookup((uint Encoding, FieldWidth Width)[] fields)
+    {
+        var result = VmxResult.Succeed;
+        ReadOnlySpan<byte> vmcs12 = _vmcs12;
+        foreach (var (encoding, width) in fields)
+        {
+            if (!TLayout.TryGetOffsetCompact(encoding, out var offset))
+            {
+                continue;
+            }
+
+            _box.RuntimeLookups++;
+            var value = width switch
+            {
+                FieldWidth.Bits16 => BinaryPrimitives.ReadUInt16LittleEndian(vmcs12[offset..]),
+                FieldWidth.Bits32 => BinaryPrimitives.ReadUInt32LittleEndian(vmcs12[offset..]),
+                _ => BinaryPrimitives.ReadUInt64LittleEndian(vmcs12[offset..]),
+            };
+            result = result.Then(_l0.VmWrite(encoding, value));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// <c>load_vmcs12_host_state</c> (nested.c, unchanged by the 2019 series): on every nested VM-exit L0 writes L1's state,
+    /// taken from vmcs12's host-state area or fixed by the SDM (27.5), into vmcs01's guest-state area.
+    /// </summary>
+    private void LoadHostStateIntoVmcs01()
+    {
+        foreach (var (guest, host, constant) in HostStateLoad.Writes)
+        {
+            var value = constant;
+            if (host != 0 && TLayout.TryGetField(host, out var field) && Present(field))
+            {
+                TLayout.Read(_vmcs12, host, out value);
+            }
+
+            Check(_l0.VmWrite(guest, value), "VMWRITE vmcs01 (load_vmcs12_host_state)");
+        }
+    }
+
+    /// <summary>Pre-2019 KVM, on every nested VM-entry: the VMWRITEs the 2019 series removed from the entry path.</summary>
+    private void LegacyEntryWrites()
+    {
+        foreach (var encoding in HostStateLoad.LegacyEntryWrites)
+        {
+            if (TLayout.TryGetField(encoding, out var field) && Present(field))
+            {
+                TLayout.Read(_vmcs12, encoding, out var value);
+                Check(_l0.VmWrite(encoding, value), "VMWRITE vmcs02 (pre-2019 entry)");
+            }
+        }
+    }
+
     /// <summary>Before L1 runs again: refresh the shadow VMCS from vmcs12 if it is behind.</summary>
     private void ResumeL1()
     {
@@ -445,7 +532,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         }
 
         EnterShadow();
-        Check(TLayout.CopyVmcs12ToShadow(ref _l0, _vmcs12, _features), "copy vmcs12 to shadow");
+        Check(Options.RuntimeOffsetLookup ? CopyVmcs12ToShadowWithLookup() : TLayout.CopyVmcs12ToShadow(ref _l0, _vmcs12, _features), "copy vmcs12 to shadow");
         LeaveShadow();
         _needShadowSync = false;
         _box.ShadowSyncs++;

@@ -1,0 +1,265 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using NUnit.Framework;
+using VmcsGen.Samples.NestedSim;
+
+namespace VmcsGen.NestedSim.Tests;
+
+public sealed class SuiteTests
+{
+    /// <summary>
+    /// The tests of kvm-unit-tests x86/vmexit.c (its <c>tests[]</c> table, read at kvm-unit-tests commit 1da1819e),
+    /// except the pci_* tests, which need QEMU's pci-testdev and are not modelled.
+    /// </summary>
+    private static readonly string[] VmexitTests =
+    [
+        "cpuid", "vmcall", "wbinvd", "invd", "mov_from_cr8", "mov_to_cr8", "inl_from_pmtimer", "inl_from_qemu", "inl_from_kernel",
+        "outl_to_kernel", "mov_dr", "tscdeadline_immed", "tscdeadline", "self_ipi_sti_nop", "self_ipi_sti_hlt", "self_ipi_tpr",
+        "self_ipi_tpr_sti_nop", "self_ipi_tpr_sti_hlt", "x2apic_self_ipi_sti_nop", "x2apic_self_ipi_sti_hlt", "x2apic_self_ipi_tpr",
+        "x2apic_self_ipi_tpr_sti_nop", "x2apic_self_ipi_tpr_sti_hlt", "ipi", "ipi_halt", "ple_round_robin", "wr_kernel_gs_base",
+        "wr_tsx_ctrl_msr", "wr_ibrs_msr", "wr_ibpb_msr", "wr_tsc_adjust_msr", "rd_tsc_adjust_msr", "toggle_cr0_wp", "toggle_cr4_pge",
+    ];
+
+    private static readonly IReadOnlyList<Workload> Workloads = Suite.Load(Suite.Vmexit);
+
+    private static Workload Test(string name) => Workloads.Single(w => w.Name == name);
+
+    private static SuiteTest Run(string name, int rounds = 400) =>
+        Suite.Run(Test(name), Sim.Strategies, Sim.Names, rounds, seed: 1, new CostModel(), new Dictionary<string, PublishedPoint>());
+
+    [Test]
+    public void EveryVmexitTestHasAWorkloadNamedAsTheTestAndFileAndItValidates()
+    {
+        Assert.That(Workloads.Select(w => w.Name), Is.EquivalentTo(VmexitTests));
+        foreach (var w in Workloads)
+        {
+            Assert.That(Path.GetFileNameWithoutExtension(w.Path), Is.EqualTo(w.Name));
+            Assert.DoesNotThrow(() => Simulator.Validate(w, Sim.Names), w.Name);
+        }
+    }
+
+    [TestCase("cpuid", 1)]
+    [TestCase("inl_from_qemu", 1)]
+    [TestCase("self_ipi_sti_hlt", 2)]
+    [TestCase("x2apic_self_ipi_sti_hlt", 1)]
+    [TestCase("x2apic_self_ipi_sti_nop", 0)]
+    [TestCase("mov_to_cr8", 0)]
+    public void RoundTripsPerIterationFollowWhatExitsAsRunNested(string name, int roundTrips) =>
+        Assert.That(Test(name).PerIteration, Is.EqualTo(roundTrips));
+
+    [Test]
+    public void CpuidAsKvmHandlesItCostsOneL1ExitOnEitherSideOfTheSeries()
+    {
+        // kvm-l1-exit-accesses.tsv section CPUID: 8 VMREADs and the RIP write, all shadowed by KVM as L0 in 2018 and today
+        // (vmcs_shadow_fields.h), so only VMRESUME exits.
+        var t = Run("cpuid");
+        foreach (var side in new[] { t.Before, t.After })
+        {
+            Assert.That(side.PerRound(side.Total.L1Exits), Is.EqualTo(1.0), side.Strategy.Name);
+            Assert.That(side.PerRound(side.Total.ShadowedVmreads), Is.EqualTo(8.0), side.Strategy.Name);
+            Assert.That(side.PerRound(side.Total.ShadowedVmwrites), Is.EqualTo(1.0), side.Strategy.Name);
+            Assert.That(side.Faithful, side.Strategy.Name);
+        }
+    }
+
+    [Test]
+    public void AUserspaceTestCostsItsFixedEventOnTopOfTheInKernelOne()
+    {
+        var costs = new CostModel();
+        var kernel = Run("inl_from_kernel");
+        var qemu = Run("inl_from_qemu");
+        Assert.That(qemu.Before.Events[CostModel.UserspaceEvent], Is.EqualTo(400));
+        Assert.That(qemu.Before.PerRound(qemu.Before.Cost.Fixed) - kernel.Before.PerRound(kernel.Before.Cost.Fixed), Is.EqualTo(costs[CostModel.UserspaceEvent]).Within(1e-6));
+    }
+
+    [Test]
+    public void ATestThatNeverExitsCostsNothingOnEitherSide()
+    {
+        var t = Run("mov_to_cr8");
+        Assert.That((t.BeforeCycles, t.AfterCycles, t.Delta, t.Change), Is.EqualTo((0.0, 0.0, 0.0, 0.0)));
+    }
+
+    [Test]
+    public void ATwoExitTestCostsTwoRoundTripsPerIteration()
+    {
+        var t = Run("self_ipi_sti_hlt", rounds: 1000);
+        Assert.That(t.BeforeCycles, Is.EqualTo(2 * t.Before.CyclesPerRound).Within(1e-6));
+    }
+
+    [Test]
+    public void ThePublishedTableNamesOnlySuiteTests()
+    {
+        var published = Suite.Published(VmexitTests);
+        Assert.That(published.Count, Is.EqualTo(13));
+        Assert.That((published["cpuid"].Before, published["cpuid"].After), Is.EqualTo((14886.0, 13142.0)));
+        Assert.That(published["cpuid"].Change, Is.EqualTo((13142.0 - 14886) / 14886));
+    }
+
+    [Test]
+    public void SuiteJsonCarriesBothSidesTheirPartsAndTheChange()
+    {
+        var tests = new[] { Run("cpuid"), Run("mov_dr") };
+        using var json = JsonDocument.Parse(Report.SuiteToJson(Suite.Vmexit, tests, new CostModel(), 400, 1));
+        var root = json.RootElement;
+        Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo(Report.SuiteSchema));
+        var cpuid = root.GetProperty("tests")[0];
+        Assert.That(cpuid.GetProperty("name").GetString(), Is.EqualTo("cpuid"));
+        var before = cpuid.GetProperty("before");
+        var after = cpuid.GetProperty("after");
+        Assert.That(before.GetProperty("strategy").GetString(), Is.EqualTo("kvm-2018"));
+        Assert.That(before.GetProperty("cycles").GetDouble(), Is.EqualTo(before.GetProperty("fixedCycles").GetDouble() + before.GetProperty("countedCycles").GetDouble()).Within(1e-6));
+        var delta = after.GetProperty("cycles").GetDouble() - before.GetProperty("cycles").GetDouble();
+        Assert.That(cpuid.GetProperty("delta").GetDouble(), Is.EqualTo(delta).Within(1e-6));
+        Assert.That(cpuid.GetProperty("changePercent").GetDouble(), Is.EqualTo(100 * delta / before.GetProperty("cycles").GetDouble()).Within(1e-9));
+        Assert.That(root.GetProperty("tests")[1].GetProperty("roundTripsPerIteration").GetInt32(), Is.Zero);
+
+        var csv = Report.SuiteToCsv(tests).Trim().Split('\n');
+        Assert.That(csv[1].Split(',')[0], Is.EqualTo("cpuid"));
+        Assert.That(double.Parse(csv[1].Split(',')[8], CultureInfo.InvariantCulture), Is.EqualTo(delta).Within(1e-3));
+    }
+}
+
+public sealed class MeasurementsTests
+{
+    private static readonly string[] Known = ["cpuid", "vmcall", "mov_dr"];
+
+    private static string Write(string text)
+    {
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Test]
+    public void VmexitOutputKeepsResultLinesAndSkipsTheRest()
+    {
+        // Lines as kvm-unit-tests x86/vmexit.c prints them: "NAME CYCLES", "  ipi NAME N", "NAME (skipped)", other notes.
+        var path = Write("enabling apic\nPM timer port is 608\ncpuid 14886\nvmcall 14918\n  ipi vmcall 120\nmov_dr (skipped)\n");
+        var m = Measurements.ReadVmexitOutput(path, Known);
+        Assert.That(m.ToDictionary(kv => kv.Key, kv => kv.Value.Cycles), Is.EqualTo(new Dictionary<string, double> { ["cpuid"] = 14886, ["vmcall"] = 14918 }));
+        Assert.That(m["vmcall"].Origin, Is.EqualTo($"{path}(4)"));
+    }
+
+    [TestCase("cpuid 100\nfrob 12\n", 2, "unknown test 'frob'")]
+    [TestCase("cpuid 100\ncpuid 120\n", 2, "test 'cpuid' measured twice with different results")]
+    [TestCase("cpuid 0\n", 1, "cycles must be a positive number of cycles, got '0'")]
+    public void BadVmexitOutputNamesTheLine(string text, int line, string message)
+    {
+        var path = Write(text);
+        Assert.That(() => Measurements.ReadVmexitOutput(path, Known), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}({line},1): error: {message}"));
+    }
+
+    [Test]
+    public void OutputWithoutAnyResultIsAnError()
+    {
+        var path = Write("hello\n");
+        Assert.That(() => Measurements.ReadVmexitOutput(path, Known), Throws.TypeOf<FormatException>().With.Message.Contains("no 'TEST CYCLES' line"));
+    }
+
+    [TestCase("test before after\ncpuid 1 2 3\n", 2, "expected 'test before after'")]
+    [TestCase("cpuid 1 2\ncpuid 1 2\n", 2, "test 'cpuid' appears twice")]
+    [TestCase("cpuid x 2\n", 1, "before must be a positive number of cycles, got 'x'")]
+    public void BadTablesNameTheLine(string text, int line, string message)
+    {
+        var path = Write(text);
+        Assert.That(() => Measurements.ReadTable(path, Known), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}({line},1): error: {message}"));
+    }
+}
+
+public sealed class CalibrationTests
+{
+    private static CalibrationPoint Point(string label, double measured, params (string Term, double Units)[] units) =>
+        new(label, units.ToDictionary(u => u.Term, u => u.Units), measured, "synthetic");
+
+    [Test]
+    public void AFitOfSyntheticDataRecoversTheValuesThatMadeIt()
+    {
+        // Measurements made from a known model: each point exercises the terms in a different mix, so every term is
+        // identifiable; the fit must find the values back (to the small pull of the priors).
+        var truth = new Dictionary<string, double> { ["vcpu-switch"] = 650, ["full-consistency-check"] = 250, ["vmread"] = 12, ["l0-nested-exit"] = 3100 };
+        var random = new Random(5);
+        var points = new List<CalibrationPoint>();
+        for (var i = 0; i < 12; i++)
+        {
+            var units = truth.Keys.Select(t => (t, (double)random.Next(0, 60))).Append(("l1-exit", 1.0)).ToArray();
+            var measured = units.Sum(u => u.Item2 * (truth.TryGetValue(u.Item1, out var v) ? v : CostModel.Term(u.Item1).Prior));
+            points.Add(Point($"p{i}", measured, units));
+        }
+
+        var result = Calibrator.Fit(points, new CostModel(), truth.Keys.ToList());
+        foreach (var (term, value) in truth)
+        {
+            Assert.That(result.Model[term], Is.EqualTo(value).Within(0.01 * value), term);
+        }
+
+        Assert.That(result.RmsRelativeError, Is.LessThan(1e-3));
+    }
+
+    [Test]
+    public void ATermStaysInsideItsRangeAndTheFitSaysWhenItHitsABound()
+    {
+        // The data want 2,000 cycles per vCPU switch; its stated range ends at 800.
+        var points = new[] { Point("a", 2 * 2000, ("vcpu-switch", 2)), Point("b", 4 * 2000, ("vcpu-switch", 4)) };
+        var result = Calibrator.Fit(points, new CostModel(), ["vcpu-switch"]);
+        var term = result.Terms.Single();
+        Assert.That((term.Value, term.AtBound), Is.EqualTo((CostModel.Term("vcpu-switch").Max, true)));
+    }
+
+    [Test]
+    public void TermsTheDataCannotSeparateShareTheChangeAndKeepTheTotal()
+    {
+        // Every round trip pays l0-nested-exit and l0-nested-entry once: only their sum is measured.
+        var result = Calibrator.Fit([Point("rt", 6000, ("l0-nested-exit", 1), ("l0-nested-entry", 1))], new CostModel(), ["l0-nested-exit", "l0-nested-entry"]);
+        Assert.That(result.Model["l0-nested-exit"] + result.Model["l0-nested-entry"], Is.EqualTo(6000).Within(1));
+        Assert.That(result.Model["l0-nested-exit"], Is.EqualTo(result.Model["l0-nested-entry"]).Within(1), "equal priors and ranges: an equal share");
+    }
+
+    [Test]
+    public void NoPointIsAnError() =>
+        Assert.That(() => Calibrator.Fit([], new CostModel()), Throws.ArgumentException.With.Message.Contains("no measured point"));
+
+    [Test]
+    public void TheShippedDefaultIsWhatCalibrateMakesFromThePublishedAnchors()
+    {
+        // Costs/default.costs is not hand-tuned: it is the output of
+        //   calibrate --table Calibration/kvm-2019-vmx-optimizations.tsv --only cpuid,vmcall,inl_from_qemu --out Costs/default.costs
+        // and this test makes it again and compares.
+        var input = new CalibrateCommand.CalibrationInput(null, null, Suite.PublishedFile, null, new HashSet<string> { "cpuid", "vmcall", "inl_from_qemu" });
+        var fitted = CalibrateCommand.Calibrate(input, new CostModel(), Options.DefaultRounds, 1).Model;
+        var shipped = CostModel.Default();
+        foreach (var term in CostModel.Terms)
+        {
+            Assert.That(shipped[term.Name], Is.EqualTo(fitted[term.Name]).Within(0.06), term.Name);
+        }
+    }
+
+    [Test]
+    public void CalibratingOnATestThatNeverExitsNamesTheLine()
+    {
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, "cpuid 14886\nmov_dr 40\n");
+        var input = new CalibrateCommand.CalibrationInput(path, null, null, null, null);
+        Assert.That(() => CalibrateCommand.Calibrate(input, new CostModel(), 200, 1), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(2): error: mov_dr never exits to L1"));
+    }
+
+    [Test]
+    public void ACostsFileRoundTripsAndItsMistakesNameTheLine()
+    {
+        var model = new CostModel();
+        model.Set("vmread", 12.5);
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, model.ToFileText("test"));
+        var loaded = new CostModel();
+        loaded.Load(path);
+        Assert.That(loaded.Cycles, Is.EqualTo(model.Cycles));
+
+        File.WriteAllText(path, "vmread 10\nvmread 11\n");
+        Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.EqualTo($"{path}(2,1): error: cost 'vmread' is set twice (first on line 1)"));
+        File.WriteAllText(path, "vmreed 10\n");
+        Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(1,1): error: unknown cost 'vmreed'"));
+    }
+}

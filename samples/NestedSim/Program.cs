@@ -116,7 +116,7 @@ internal sealed class ArgReader(string[] args)
     }
 }
 
-internal static class Program
+public static class Program
 {
     public const int Ran = 0;
     public const int BadInput = 2;
@@ -136,7 +136,7 @@ internal static class Program
     }
 
     /// <summary>The cost model of a run: the calibrated default, or a costs file, then single overrides.</summary>
-    internal static CostModel Costs(string? costsFile, IReadOnlyDictionary<string, double> overrides)
+    public static CostModel Costs(string? costsFile, IReadOnlyDictionary<string, double> overrides)
     {
         var costs = CostModel.Default();
         if (costsFile is not null)

@@ -125,6 +125,24 @@ public sealed class SimulatorTests
     }
 
     [Test]
+    public void AManifestThatLacksAWorkloadsFieldsIsMarkedUnfaithfulAndGetsNoDelta()
+    {
+        // fields/minimal.vmcs has no GUEST_PML_INDEX or GUEST_INTR_STATUS: L1's reads of them fail with VMfailValid(12),
+        // so the strategy does less work than the workload asks and must not be ranked as cheaper.
+        var strategy = Samples.NestedSim.Strategies.Build(Sim.Layouts, ["minimal"]).Last();
+        var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "cpuid-loop.workload"));
+        var trace = Simulator.Trace(workload, Sim.Names, 200, 1);
+        var minimal = Simulator.Run(strategy, workload, Sim.Names, trace, new CostModel());
+        var baseline = Simulator.Run(Sim.Named("kvm-2018"), workload, Sim.Names, trace, new CostModel());
+
+        Assert.That(minimal.Faithful, Is.False);
+        Assert.That(minimal.FailedAccesses["GUEST_PML_INDEX"], Is.EqualTo(200 + 100), "one failed read per round, warm-up included");
+        Assert.That(baseline.Faithful);
+        var numbers = RoundTripNumbers.Of(minimal, baseline);
+        Assert.That((numbers.DeltaVsBaseline, numbers.ChangeVsBaseline), Is.EqualTo(((double?)null, (double?)null)));
+    }
+
+    [Test]
     public void TheSameSeedReplaysTheSameEventsAndAnotherSeedDoesNot()
     {
         var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "io-mix.workload"));
@@ -205,6 +223,10 @@ public sealed class OptionsTests
     [TestCase(new[] { "--frobnicate" }, "unknown argument '--frobnicate' (try --help)")]
     public void BadArgumentsSayWhatIsWrong(string[] args, string message) =>
         Assert.That(() => Options.Parse(args), Throws.ArgumentException.With.Message.EqualTo(message));
+
+    [Test]
+    public void AMissingCostsFileIsNamedWithItsOption() =>
+        Assert.That(() => Program.Costs("/nonexistent/my.costs", new Dictionary<string, double>()), Throws.ArgumentException.With.Message.EqualTo("--costs /nonexistent/my.costs: no such file"));
 
     [Test]
     public void UnknownCostsAndManifestsAreNamed()

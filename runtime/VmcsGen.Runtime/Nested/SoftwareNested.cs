@@ -9,12 +9,19 @@ public static class SoftwareNested
     public const ulong Vmcs02 = 0x10_1000;
     public const ulong Shadow = 0x10_2000;
 
-    /// <summary>A <see cref="SoftwareVmx"/> (every known field, VMWRITE-any, VMCS shadowing) and an engine of the given layout on it.</summary>
+    /// <summary>
+    /// L0's processor for the engine: the reference CPU (<see cref="VmxProfile.Hardware"/>: every known field, VMWRITE-any,
+    /// VMCS shadowing) with VM-entry checks off, because the engine builds vmcs02 from vmcs12 and the shipped workloads'
+    /// vmcs12 do not hold a complete guest state (docs/RUNTIME.md, "The engine and the entry checks").
+    /// </summary>
+    public static VmxProfile Profile { get; } = VmxProfile.Hardware(name: "hardware, entry checks off") with { EntryChecks = false };
+
+    /// <summary>A <see cref="SoftwareVmx"/> with <see cref="Profile"/> and an engine of the given layout on it.</summary>
     public static (NestedVmx<TLayout, TControls, SoftwareVmcs> Engine, SoftwareVmx Processor) Create<TLayout, TControls>(NestedVmxOptions? options = null)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
-        var cpu = new SoftwareVmx();
+        var cpu = new SoftwareVmx(Profile);
         cpu.CreateRegion(Vmcs01);
         cpu.CreateRegion(Vmcs02);
         cpu.CreateRegion(Shadow, shadow: true);
@@ -26,7 +33,7 @@ public static class SoftwareNested
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
-        var cpu = new SoftwareVmx();
+        var cpu = new SoftwareVmx(Profile);
         cpu.CreateRegion(Vmcs02);
         return new ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs>(cpu.Vmcs, Vmcs02, options);
     }

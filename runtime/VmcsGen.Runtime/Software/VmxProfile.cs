@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace VmcsGen.Software;
+
+/// <summary>
+/// Everything a <see cref="SoftwareVmx"/> answers from, in one consistent place: the VMCS revision, the field catalog,
+/// VMWRITE-any, VMCS shadowing, MAXPHYADDR, the access-rights write mask, the capability MSRs, and whether VM entry
+/// checks controls, host and guest state. IA32_VMX_BASIC, MISC and VMCS_ENUM are derived from the same values as the
+/// catalog (<see cref="ReadMsr"/>), so they can never disagree with what VMREAD/VMWRITE accept.
+/// <list type="bullet">
+/// <item><see cref="Hardware"/>: a CPU as the SDM describes it, from its capability MSRs (<see cref="ReferenceCpu"/> by default).</item>
+/// <item><see cref="Kvm"/>: the VMX that KVM emulates for L1: vmcs12's revision 0x11e57ed0 and field set (fields/kvm.vmcs,
+/// no CR3-target values), VMWRITE to any field, the 0x1F0FF mask on segment access-rights writes, no CR3 targets.</item>
+/// </list>
+/// </summary>
+public sealed record VmxProfile
+{
+    private const uint VmreadBitmap = 0x2026, VmwriteBitmap = 0x2028;
+
+    public required string Name { get; init; }
+
+    public required VmcsFieldCatalog Catalog { get; init; }
+
+    /// <summary>Bits 30:0 of IA32_VMX_BASIC.</summary>
+    public required uint Revision { get; init; }
+
+    /// <summary>IA32_VMX_MISC bit 29: VMWRITE may write VM-exit information fields.</summary>
+    public required bool VmwriteAny { get; init; }
+
+    /// <summary>The 1-setting of "VMCS shadowing" is allowed: shadow VMCSes can be made current, the bitmap fields exist.</summary>
+    public required bool VmcsShadowing { get; init; }
+
+    public int PhysicalAddressWidth { get; init; } = 46;
+
+    /// <summary>Bits kept by a VMWRITE of a segment access-rights field (KVM masks them with 0x1F0FF; hardware keeps all).</summary>
+    public uint AccessRightsWriteMask { get; init; } = 0xFFFF_FFFF;
+
+    /// <summary>The control, CR-fixed and EPT capability MSRs; BASIC, MISC and VMCS_ENUM are derived (see <see cref="ReadMsr"/>).</summary>
+    public required IReadOnlyDictionary<uint, ulong> Msrs { get; init; }
+
+    /// <summary>IA32_VMX_MISC bits other than 29 (VMWRITE-any) and 24:16 (CR3-target count), which come from this profile.</summary>
+    public ulong MiscBase { get; init; }
+
+    /// <summary>VMLAUNCH/VMRESUME check controls (VMfailValid 7), host state (8) and guest state (entry failure), SDM 26.2-26.3.</summary>
+    public bool EntryChecks { get; init; } = true;
+
+    /// <summary>A Skylake-SP server's VMX capability MSRs as QEMU's scripts/kvm/vmxcap prints them (bits checked against the SDM).</summary>
+    public static IReadOnlyDictionary<uint, ulong> ReferenceCpu { get; } = new Dictionary<uint, ulong>
+    {
+        [VmxMsr.Basic] = 0x00DA_0400_0000_0004,
+        [VmxMsr.PinBasedCtls] = 0x0000_00FF_0000_0016,
+        [VmxMsr.ProcBasedCtls] = 0xFFF9_FFFE_0401_E172,
+        [VmxMsr.ExitCtls] = 0x01FF_FFFF_0003_6DFF,
+        [VmxMsr.EntryCtls] = 0x0003_FFFF_0000_11FF,
+        [VmxMsr.Misc] = 0x0000_0000_7004_C1E7,
+        [VmxMsr.Cr0Fixed0] = 0x8000_0021,
+        [VmxMsr.Cr0Fixed1] = 0xFFFF_FFFF,
+        [VmxMsr.Cr4Fixed0] = 0x2000,
+        [VmxMsr.Cr4Fixed1] = 0x0037_67FF,
+        [VmxMsr.VmcsEnum] = 0x0000_0000_0000_002E,
+        [VmxMsr.ProcBasedCtls2] = 0x0077_FFFF_0000_0000,
+        [VmxMsr.EptVpidCap] = 0x0000_0F01_0673_4141,
+        [VmxMsr.TruePinBasedCtls] = 0x0000_00FF_0000_0016,
+        [VmxMsr.TrueProcBasedCtls] = 0xFFF9_FFFE_0400_6172,
+        [VmxMsr.TrueExitCtls] = 0x01FF_FFFF_0003_6DFB,
+        [VmxMsr.TrueEntryCtls] = 0x0003_FFFF_0000_11FB,
+        [VmxMsr.VmFunc] = 0x1,
+    };
+
+    /// <summary>A CPU described by its capability MSRs: revision, VMWRITE-any, shadowing, CR3 targets and optional fields follow them.</summary>
+    public static VmxProfile Hardware(IReadOnlyDictionary<uint, ulong>? msrs = null, int physicalAddressWidth = 46, string name = "hardware")
+    {
+        msrs ??= ReferenceCpu;
+        var caps = new VmxCapabilities(msrs);
+        var misc = msrs.GetValueOrDefault(VmxMsr.Misc);
+        var cr3Targets = (int)((misc >> 16) & 0x1FF);
+        var removed = new List<uint>();
+        for (var i = Math.Min(cr3Targets, 4); i < 4; i++)
+        {
+            removed.Add((uint)(0x6008 + (2 * i)));
+        }
+
+        void Unless(bool present, params uint[] encodings)
+        {
+            if (!present)
+            {
+                removed.AddRange(encodings);
+            }
+        }
+
+        Unless(caps.VmcsShadowing, VmreadBitmap, VmwriteBitmap);
+        Unless(caps.HasPreemptionTimer, 0x482E);
+        Unless(caps.MayBeOne(VmxControl.PinBased, VmxCapabilities.PinPostedInterrupts), 0x0002, 0x2016);
+        Unless(caps.MayBeOne(VmxControl.SecondaryProcessorBased, VmxCapabilities.SecondaryEnablePml), 0x0812, 0x200E);
+        Unless(caps.MayBeOne(VmxControl.SecondaryProcessorBased, VmxCapabilities.SecondaryEnableEpt), 0x201A, 0x2400);
+        Unless(caps.MayBeOne(VmxControl.SecondaryProcessorBased, VmxCapabilities.SecondaryVirtualInterruptDelivery), 0x0810, 0x201C, 0x201E, 0x2020, 0x2022);
+        return new VmxProfile
+        {
+            Name = name,
+            Catalog = VmcsFieldCatalog.AllKnown.Without(removed.ToArray()),
+            Revision = caps.Revision,
+            VmwriteAny = caps.VmwriteAnyField,
+            VmcsShadowing = caps.VmcsShadowing,
+            PhysicalAddressWidth = physicalAddressWidth,
+            Msrs = msrs,
+            MiscBase = misc & ~((1ul << 29) | (0x1FFul << 16)),
+        };
+    }
+
+    /// <summary>
+    /// The VMX KVM emulates for its L1 (arch/x86/kvm/vmx/nested.c): vmcs12's revision and fields (the generated
+    /// <c>VmcsGen.Layouts.Kvm</c> layout of fields/kvm.vmcs), VMWRITE to any field, the access-rights mask of
+    /// vmcs12_write_any (0x1F0FF), no CR3-target values (vmcs12's dead space), MISC = emulated preemption-timer rate 5,
+    /// EFER.LMA saved, HLT activity state. Its control MSRs are those of <see cref="ReferenceCpu"/> (what KVM offers
+    /// depends on the host; KvmProbe shows yours).
+    /// </summary>
+    public static VmxProfile Kvm { get; } = new()
+    {
+        Name = "kvm",
+        Catalog = VmcsFieldCatalog.Of(Layouts.Kvm.Layout.Fields.ToArray().Select(f => f.Encoding).Where(e => !VmcsEncoding.IsHighAccess(e))),
+        Revision = Layouts.Kvm.Vmcs12.Revision,
+        VmwriteAny = true,
+        VmcsShadowing = true,
+        AccessRightsWriteMask = 0x1F0FF,
+        Msrs = ReferenceCpu,
+        MiscBase = 5 | (1ul << 5) | (1ul << 6),
+    };
+
+    /// <summary>
+    /// What RDMSR of an IA32_VMX_* MSR returns: BASIC with this profile's revision, MISC with its VMWRITE-any bit and
+    /// CR3-target count, VMCS_ENUM with the catalog's highest index, the secondary controls with "VMCS shadowing" as this
+    /// profile says, the others as given. Throws for an MSR the profile has not (a #GP on real hardware).
+    /// </summary>
+    public ulong ReadMsr(uint index) => index switch
+    {
+        VmxMsr.Basic => (Msrs.GetValueOrDefault(VmxMsr.Basic) & ~0x7FFF_FFFFul) | Revision,
+        VmxMsr.Misc => MiscBase | (VmwriteAny ? 1ul << 29 : 0) | ((ulong)Cr3TargetCount << 16),
+        VmxMsr.VmcsEnum => (ulong)Catalog.HighestIndex << 1,
+        VmxMsr.ProcBasedCtls2 => VmcsShadowing
+            ? Msrs.GetValueOrDefault(index) | ((ulong)VmxCapabilities.SecondaryVmcsShadowing << 32)
+            : Msrs.GetValueOrDefault(index) & ~((ulong)VmxCapabilities.SecondaryVmcsShadowing << 32),
+        _ when Msrs.TryGetValue(index, out var value) => value,
+        _ => throw new ArgumentOutOfRangeException(nameof(index), $"0x{index:X}", $"The {Name} profile has no such VMX capability MSR."),
+    };
+
+    /// <summary>CR3-target values the catalog has (CR3_TARGET_VALUE0..3 present in a row).</summary>
+    public int Cr3TargetCount
+    {
+        get
+        {
+            var count = 0;
+            while (count < 4 && Catalog.Supports((uint)(0x6008 + (2 * count))))
+            {
+                count++;
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>The profile's capabilities as the rest of the runtime reads them (derived MSRs included).</summary>
+    public VmxCapabilities Capabilities =>
+        new(Msrs.Keys.Concat([VmxMsr.Basic, VmxMsr.Misc, VmxMsr.VmcsEnum, VmxMsr.ProcBasedCtls2]).Distinct().ToDictionary(k => k, ReadMsr));
+}

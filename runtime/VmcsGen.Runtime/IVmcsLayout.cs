@@ -73,4 +73,17 @@ public interface INestedVmcs : IVmcs
     VmxResult GuestVmRead(uint encoding, out ulong value);
 
     VmxResult GuestVmWrite(uint encoding, ulong value);
+
+    /// <summary>
+    /// The guest's VMREAD in VMX non-root operation on the current VMCS, decided by the processor: a shadow access
+    /// (VMsucceed/VMfail) or a VM exit (<see cref="Software.InstructionOutcomeKind.VmExit"/>), from "VMCS shadowing", the
+    /// VMREAD bitmap in memory and the link pointer.
+    /// </summary>
+    Software.InstructionOutcome NonRootVmRead(ulong encoding, out ulong value);
+
+    /// <summary>The guest's VMWRITE in VMX non-root operation (see <see cref="NonRootVmRead"/>).</summary>
+    Software.InstructionOutcome NonRootVmWrite(ulong encoding, ulong value);
+
+    /// <summary>Writes the processor's memory (the VMM puts its VMREAD/VMWRITE bitmaps there).</summary>
+    void WriteMemory(ulong address, ReadOnlySpan<byte> data);
 }

@@ -24,11 +24,10 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     private const uint VmInstructionError = 0x4400;
     private const uint VmcsLinkPointer = 0x2800;
     private const uint ArBytesMask = 0x1F0FF;
+    private const uint ProcBasedControls = 0x4002, SecondaryControls = 0x401E, VmreadBitmap = 0x2026, VmwriteBitmap = 0x2028;
 
     private readonly CounterBox _box = new();
     private readonly byte[] _vmcs12;
-    private readonly byte[] _vmreadBitmap = new byte[4096];
-    private readonly byte[] _vmwriteBitmap = new byte[4096];
     private readonly uint[] _entryControls;
     private readonly (uint Encoding, FieldWidth Width)[] _readWrite; // present RW fields, for the run-time lookup loops
     private readonly (uint Encoding, FieldWidth Width)[] _readOnly; // present RO fields, for the run-time lookup loop
@@ -44,12 +43,21 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     private bool _needShadowSync;
     private bool _rareStale;
     private uint _dirty;
+    private ulong _vmcs01Secondary;
+    private readonly uint _linkPointerGroup;
+    private readonly bool _linkPointerEveryEntry;
+    private readonly byte[] _vmreadBitmap = new byte[4096];
 
     /// <param name="backend">The processor; the three VMCS regions must exist there (see <c>SoftwareNested</c>).</param>
     /// <param name="vmcs01">Address of the VMCS L0 runs L1 on.</param>
     /// <param name="vmcs02">Address of the VMCS L0 runs L2 on.</param>
     /// <param name="shadow">Address of the shadow VMCS (a region with the shadow indicator set).</param>
     /// <param name="options">Engine behaviour; default: today's KVM.</param>
+    /// <remarks>
+    /// L0's VMREAD and VMWRITE bitmaps go into the processor's memory at <paramref name="shadow"/> + 0x1000 and + 0x2000,
+    /// and vmcs01 gets "activate secondary controls", their addresses and (while L1 has a current vmcs12) "VMCS shadowing"
+    /// with the link pointer: the processor then decides each L1 VMREAD/VMWRITE, as hardware does.
+    /// </remarks>
     public NestedVmx(TBackend backend, ulong vmcs01, ulong vmcs02, ulong shadow, NestedVmxOptions? options = null)
     {
         Options = options ?? new NestedVmxOptions();
@@ -76,7 +84,10 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         _cpu = backend;
         _box.Vmcs02Address = vmcs02;
         _l0 = new CountingVmcs<TBackend>(backend, _box);
-        TLayout.BuildBitmaps(_features, _vmreadBitmap, _vmwriteBitmap);
+        Span<byte> vmwriteBitmap = stackalloc byte[4096];
+        TLayout.BuildBitmaps(_features, _vmreadBitmap, vmwriteBitmap);
+        _cpu.WriteMemory(shadow + 0x1000, _vmreadBitmap);
+        _cpu.WriteMemory(shadow + 0x2000, vmwriteBitmap);
 
         var controls = new List<uint>();
         var readWrite = new List<(uint, FieldWidth)>();
@@ -109,11 +120,25 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             }
         }
 
+        if (TLayout.TryGetField(VmcsLinkPointer, out var link))
+        {
+            _linkPointerGroup = TLayout.DirtyGroupOf(VmcsLinkPointer);
+            _linkPointerEveryEntry = link.Class == FieldClass.ShadowRw;
+        }
+
         _entryControls = controls.ToArray();
         _readWrite = readWrite.ToArray();
         _readOnly = readOnly.ToArray();
         Check(_l0.VmPtrLd(vmcs01), "VMPTRLD vmcs01");
         Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
+        if (Options.UseShadowVmcs)
+        {
+            Check(_l0.VmRead(ProcBasedControls, out var primary), "VMREAD vmcs01 primary controls");
+            Check(_l0.VmWrite(ProcBasedControls, primary | VmxCapabilities.ActivateSecondaryControls), "VMWRITE vmcs01 primary controls");
+            Check(_l0.VmRead(SecondaryControls, out _vmcs01Secondary), "VMREAD vmcs01 secondary controls");
+            Check(_l0.VmWrite(VmreadBitmap, shadow + 0x1000), "VMWRITE vmcs01 VMREAD_BITMAP");
+            Check(_l0.VmWrite(VmwriteBitmap, shadow + 0x2000), "VMWRITE vmcs01 VMWRITE_BITMAP");
+        }
     }
 
     public NestedVmxOptions Options { get; }
@@ -140,10 +165,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     public VmxResult L1VmRead(uint encoding, out ulong value)
     {
         RequireL1();
-        if (Shadowed(_vmreadBitmap, encoding))
+        var outcome = _cpu.NonRootVmRead(encoding, out value);
+        if (outcome.Kind != Software.InstructionOutcomeKind.VmExit)
         {
             _box.ShadowedVmreads++;
-            return _cpu.GuestVmRead(encoding, out value);
+            return outcome.Result!.Value;
         }
 
         _box.ExitsVmread++;
@@ -170,10 +196,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     public VmxResult L1VmWrite(uint encoding, ulong value)
     {
         RequireL1();
-        if (Shadowed(_vmwriteBitmap, encoding))
+        var outcome = _cpu.NonRootVmWrite(encoding, value);
+        if (outcome.Kind != Software.InstructionOutcomeKind.VmExit)
         {
             _box.ShadowedVmwrites++;
-            return _cpu.GuestVmWrite(encoding, value);
+            return outcome.Result!.Value;
         }
 
         _box.ExitsVmwrite++;
@@ -203,7 +230,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         }
 
         TLayout.Write(_vmcs12, encoding, value);
-        if (field.Class == FieldClass.ShadowRo && Shadowed(_vmreadBitmap, encoding) && !_needShadowSync)
+        if (field.Class == FieldClass.ShadowRo && Options.UseShadowVmcs && (_vmreadBitmap[encoding >> 3] & (1 << (int)(encoding & 7))) == 0 && !_needShadowSync)
         {
             // L1 reads this field from the shadow VMCS without exiting: put the new value there too.
             EnterShadow();
@@ -246,6 +273,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         _dirty = TLayout.AllDirtyGroups;
         if (Options.UseShadowVmcs)
         {
+            // set_current_vmptr: shadowing on, the link pointer at the shadow VMCS.
+            _vmcs01Secondary |= VmxCapabilities.SecondaryVmcsShadowing;
+            Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
             Check(_l0.VmWrite(VmcsLinkPointer, Shadow), "VMWRITE vmcs01 VMCS_LINK_POINTER");
             _needShadowSync = true;
         }
@@ -383,6 +413,13 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         if (Options.Pre2019VmcsTraffic)
         {
             LegacyEntryWrites();
+        }
+
+        // vmcs02's link pointer is L0's: -1 (KVM's prepare_vmcs02_constant_state), whatever vmcs12 holds. Rewritten
+        // whenever the entry preparation may have copied L1's value over it.
+        if (!_vmcs02Launched || (_linkPointerGroup & _dirty) != 0 || _linkPointerEveryEntry)
+        {
+            Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs02 VMCS_LINK_POINTER");
         }
 
         if (Options.RewriteControlsEveryEntry)
@@ -583,6 +620,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
         if (Options.UseShadowVmcs)
         {
+            // vmx_disable_shadow_vmcs: shadowing off and link pointer -1, so L1's accesses exit and fail as the SDM says.
+            _vmcs01Secondary &= ~VmxCapabilities.SecondaryVmcsShadowing;
+            Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
             Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
         }
 
@@ -597,10 +637,6 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             _box.VcpuStateSwitches++;
         }
     }
-
-    /// <summary>Whether L1's access goes to the shadow VMCS: shadowing on, a current vmcs12, and the bitmap bit clear.</summary>
-    private bool Shadowed(byte[] bitmap, uint encoding) =>
-        Options.UseShadowVmcs && _current != InvalidPointer && encoding < 0x8000 && (bitmap[encoding >> 3] & (1 << (int)(encoding & 7))) == 0;
 
     private bool Supported(uint encoding, out VmcsFieldDescriptor field) => TLayout.TryGetField(encoding, out field) && Present(field);
 

@@ -47,8 +47,9 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
                 _toVmcs02.Add(field);
             }
 
-            // The CPU writes guest state and exit information on a VM exit; VM_INSTRUCTION_ERROR only on a VMfail.
-            if (field.Type is FieldType.GuestState || (field.Type is FieldType.ExitInformation && field.Encoding != 0x4400))
+            // The CPU writes guest state and exit information on a VM exit; VM_INSTRUCTION_ERROR only on a VMfail. The VMCS
+            // link pointer is guest state by encoding but no VM exit writes it, and vmcs02's is L0's own (-1).
+            if ((field.Type is FieldType.GuestState && field.Encoding != 0x2800) || (field.Type is FieldType.ExitInformation && field.Encoding != 0x4400))
             {
                 _fromVmcs02.Add(field);
             }
@@ -206,6 +207,12 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         {
             TLayout.Read(_vmcs12, field.Encoding, out var value);
             Expect(_cpu.VmWrite(field.Encoding, value));
+        }
+
+        // vmcs02's link pointer is L0's business: -1, never L1's guest-physical address (KVM's prepare_vmcs02_constant_state).
+        if (TLayout.TryGetField(0x2800, out _))
+        {
+            Expect(_cpu.VmWrite(0x2800, ulong.MaxValue));
         }
 
         Expect(_launched02 ? _cpu.VmResume() : _cpu.VmLaunch());

@@ -29,6 +29,12 @@ public readonly struct SoftwareVmcs : INestedVmcs
     public VmxResult GuestVmWrite(uint encoding, ulong value) => _processor.GuestVmWrite(encoding, value);
 
     /// <summary>VMLAUNCH on the current VMCS (launch-state checks only; no guest runs).</summary>
+    public InstructionOutcome NonRootVmRead(ulong encoding, out ulong value) => _processor.NonRootVmRead(encoding, out value);
+
+    public InstructionOutcome NonRootVmWrite(ulong encoding, ulong value) => _processor.NonRootVmWrite(encoding, value);
+
+    public void WriteMemory(ulong address, System.ReadOnlySpan<byte> data) => _processor.Memory.Write(address, data);
+
     public VmxResult VmLaunch() => _processor.VmLaunch();
 
     /// <summary>VMRESUME on the current VMCS (launch-state checks only; no guest runs).</summary>

@@ -132,6 +132,24 @@ public sealed class NestedVmxTests
             Is.EqualTo((0xFFFF_FFFF_A012_3456ul, 0x2A5_8000ul, 0x10ul, 2ul, 0x400ul)));
     }
 
+    [TestCase(true, TestName = "L1 may VMPTRLD a shadow-VMCS region when L0 offers shadowing (handle_vmptrld)")]
+    [TestCase(false, TestName = "without shadowing for L1 the shadow bit is a bad revision (11)")]
+    public void AShadowBitInL1sRegion(bool l1Shadowing)
+    {
+        foreach (var engine in new INestedEngine[]
+        {
+            SoftwareNested.Create<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { L1VmcsShadowing = l1Shadowing }).Engine,
+            SoftwareNested.CreateReference<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { L1VmcsShadowing = l1Shadowing }),
+        })
+        {
+            engine.Memory.CreateRegion(Region, Kvm.Vmcs12.Revision);
+            Assert.That(engine.Memory.TryGet(Region, out var image));
+            image[3] |= 0x80;
+            var result = engine.L1VmPtrLd(Region);
+            Assert.That(result, Is.EqualTo(l1Shadowing ? VmxResult.Succeed : VmxResult.FailInvalid), engine.GetType().Name);
+        }
+    }
+
     [Test]
     public void ARoundTripAllocatesNothing()
     {

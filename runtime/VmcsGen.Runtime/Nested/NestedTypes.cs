@@ -53,6 +53,12 @@ public sealed record NestedVmxOptions
     /// <summary>Whether L1 is told it may VMWRITE exit-information fields; null = the manifest's <c>vmwrite-any</c>.</summary>
     public bool? L1VmwriteAny { get; init; }
 
+    /// <summary>
+    /// L0 offers L1 "VMCS shadowing" (KVM does when its own CPU has it): L1 may VMPTRLD a region with the shadow-VMCS bit,
+    /// as KVM's handle_vmptrld allows; without it such a VMPTRLD is VMfailValid(11).
+    /// </summary>
+    public bool L1VmcsShadowing { get; init; } = true;
+
     /// <summary>L1's VMXON region (guest-physical): VMPTRLD and VMCLEAR refuse it.</summary>
     public ulong L1VmxonPointer { get; init; } = 0x1000;
 

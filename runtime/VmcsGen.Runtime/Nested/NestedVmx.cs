@@ -257,7 +257,8 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             return VmFail(VmxInstructionError.VmptrldVmxonPointer);
         }
 
-        if (!Memory.TryGet(address, out var image) || BinaryPrimitives.ReadUInt32LittleEndian(image) != TLayout.Revision)
+        // handle_vmptrld: bits 30:0 must be VMCS12_REVISION; the shadow-VMCS bit is allowed when L1 may use VMCS shadowing.
+        if (!Memory.TryGet(address, out var image) || !AcceptableHeader(BinaryPrimitives.ReadUInt32LittleEndian(image), Options.L1VmcsShadowing))
         {
             return VmFail(VmxInstructionError.VmptrldIncorrectVmcsRevisionId);
         }
@@ -663,6 +664,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             throw new InvalidOperationException("An L1 instruction while L2 runs: call L2Exit first.");
         }
     }
+
+    internal static bool AcceptableHeader(uint header, bool shadowing) =>
+        (header & 0x7FFF_FFFF) == TLayout.Revision && ((header & 0x8000_0000) == 0 || shadowing);
 
     internal static bool IsSegmentAccessRights(uint encoding) => encoding is >= 0x4814 and <= 0x4822 && (encoding & 1) == 0;
 

@@ -108,7 +108,8 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             return Fail(VmxInstructionError.VmptrldVmxonPointer);
         }
 
-        if (!Memory.TryGet(address, out var image) || BitConverter.ToUInt32(image, 0) != TLayout.Revision)
+        if (!Memory.TryGet(address, out var image) || (BitConverter.ToUInt32(image, 0) & 0x7FFF_FFFF) != TLayout.Revision
+            || ((BitConverter.ToUInt32(image, 0) & 0x8000_0000) != 0 && !_options.L1VmcsShadowing))
         {
             return Fail(VmxInstructionError.VmptrldIncorrectVmcsRevisionId);
         }

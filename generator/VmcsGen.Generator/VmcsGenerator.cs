@@ -31,13 +31,19 @@ public sealed class VmcsGenerator : IIncrementalGenerator
             .Select(static (result, _) => result.Manifest)
             .WithTrackingName(TrackingNames.Models);
 
-        var runtimeReferenced = context.CompilationProvider
-            .Select(static (compilation, _) => compilation.GetTypeByMetadataName("VmcsGen.VmxResult") is not null)
+        var recompile = context.AnalyzerConfigOptionsProvider
+            .Select(static (options, _) => options.GlobalOptions.TryGetValue(ReferenceInfo.RecompileOption, out var value)
+                && string.Equals(value, "true", System.StringComparison.OrdinalIgnoreCase));
+
+        var references = context.CompilationProvider
+            .Select(static (compilation, _) => ReferenceInfo.From(compilation))
+            .Combine(recompile)
+            .Select(static (input, _) => input.Right ? input.Left with { Layouts = EquatableArray<ReferencedLayout>.Empty } : input.Left)
             .WithTrackingName(TrackingNames.CompilationDetails);
 
         var allModels = models
             .Collect()
-            .Combine(runtimeReferenced)
+            .Combine(references)
             .Select(static (input, _) => ManifestSet.Distinct(input.Left, input.Right))
             .WithTrackingName(TrackingNames.AllModels);
 
@@ -48,7 +54,7 @@ public sealed class VmcsGenerator : IIncrementalGenerator
         var layoutDiagnostics = bound
             .Select(static (result, _) => result.Layout)
             .Collect()
-            .Combine(runtimeReferenced)
+            .Combine(references)
             .Select(static (input, _) => ManifestSet.Check(input.Left, input.Right))
             .WithTrackingName(TrackingNames.Layouts);
 

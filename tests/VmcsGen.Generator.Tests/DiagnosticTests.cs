@@ -1,3 +1,4 @@
+using System.Globalization;
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -67,9 +68,15 @@ public sealed class DiagnosticTests
         yield return Error("VMCS0119", "(4,27)-(4,30)", Head + "features apicv\nGUEST_RIP 0x681e requires=pml\nGUEST_RSP 0x681c requires=apicv\n");
         yield return Warning("VMCS0120", "(3,16)-(3,19)", Head + "features apicv pml\nGUEST_RIP 0x681e requires=apicv\n");
         yield return Error("VMCS0121", "(4,1)-(4,11)", Head + "GUEST_RIP 0x681e\nGUEST__RIP 0x681c\n");
+        yield return Error("VMCS0122", "(3,1)-(3,5)", Head + "SIZE 0x681e\n");
+        yield return Error("VMCS0123", "(3,1)-(3,202)", Head + new string('A', 201) + " 0x681e\n");
+        yield return Error("VMCS0124", "(3,19)-(3,23)", Head + "VMCS_LINK_POINTER 2800\n");
+        yield return Error("VMCS0125", "(4,1)-(4,13)", Head + "MY_ADDR 0x2000\nMY_ADDR_HIGH 0x2004\n");
         yield return Error("VMCS0201", "(3,18)-(3,32)", Head + "GUEST_RIP 0x681e control-shadow\n");
         yield return Error("VMCS0202", "(3,29)-(3,43)", Head + "VIRTUAL_PROCESSOR_ID 0x0000 control-shadow\n");
         yield return new Case("VMCS0901", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(("a.vmcs", Head + "GUEST_RIP 0x681e\n"), ("b.vmcs", Head + "GUEST_RSP 0x681c\n")));
+        yield return new Case("VMCS0903", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(("a.vmcs", Head + "GUEST_RIP 0x681e\n"), ("b.vmcs", "layout T.l\nrevision 1\nGUEST_RSP 0x681c\n")));
+        yield return new Case("VMCS0904", DiagnosticSeverity.Error, "(1,8)-(1,27)", () => TestHelpers.Run(TestHelpers.CreateCompilation(), false, ("m.vmcs", "layout VmcsGen.Layouts.Kvm\nrevision 1\nGUEST_RIP 0x681e\n")));
         yield return new Case("VMCS0902", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(TestHelpers.CreateCompilation(withRuntime: false), ("m.vmcs", Head + "GUEST_RIP 0x681e\n")));
     }
 
@@ -100,7 +107,7 @@ public sealed class DiagnosticTests
             return;
         }
 
-        if (@case.Id == "VMCS0901")
+        if (@case.Id is "VMCS0901" or "VMCS0903")
         {
             Assert.That(run.Sources.Select(s => s.HintName).Distinct().Count(), Is.EqualTo(Emit.SourceEmitter.PartCount), "only the first manifest by path generates code");
             return;
@@ -132,6 +139,42 @@ public sealed class DiagnosticTests
                 Assert.That(descriptor.Category, Is.EqualTo("VmcsGen"));
             }
         });
+    }
+
+    // Field names that became C# members the generated code already has: before VMCS0122 each one was a C# error
+    // (CS0102, CS0542, CS0108) in the generated file instead of a manifest diagnostic.
+    [TestCase("CREATE 0x681e\n", "Create")]
+    [TestCase("AS_BYTES 0x681e\n", "AsBytes")]
+    [TestCase("OFFSETS 0x681e\n", "Offsets")]
+    [TestCase("VMCS12 0x681e\n", "Vmcs12")]
+    [TestCase("TO_STRING 0x681e\n", "ToString")]
+    [TestCase("COUNT 0x4002 control-shadow\n", "Count")]
+    [TestCase("WRITES 0x4002 control-shadow\n", "Writes")]
+    [TestCase("X 0x4002 control-shadow\nSET_BITS_X 0x4000 control-shadow\n", "SetBitsX")]
+    public void AFieldNamedLikeAGeneratedMemberIsADiagnosticNotBrokenCSharp(string fields, string cSharpName)
+    {
+        var run = TestHelpers.Run(("m.vmcs", Head + "vmwrite-any\n" + fields));
+        var diagnostic = run.Diagnostics.Single(d => d.Id == "VMCS0122");
+        Assert.That(diagnostic.GetMessage(CultureInfo.InvariantCulture), Does.Contain(cSharpName));
+        Assert.That(run.Sources, Is.Empty);
+        Assert.That(TestHelpers.OutputProblems(run.Output), Is.Empty);
+    }
+
+    [Test]
+    public void ADecimalEncodingOfAKnownFieldSaysSo()
+    {
+        var run = TestHelpers.Run(("m.vmcs", Head + "VMCS_LINK_POINTER 2800\n"));
+        Assert.That(run.Diagnostics.Single().GetMessage(CultureInfo.InvariantCulture),
+            Is.EqualTo("Field VMCS_LINK_POINTER has encoding 0x0AF0, but VMCS_LINK_POINTER is the VMCS field 0x2800 (the number 2800 is decimal: write 0x2800)"));
+    }
+
+    [Test]
+    public void ACopyOfKvmVmcsNextToTheRuntimeIsOneDiagnosticNotSeventyEightWarnings()
+    {
+        var run = TestHelpers.Run(TestHelpers.CreateCompilation(), false, ("kvm.vmcs", TestHelpers.ReadShippedManifest("kvm.vmcs")));
+        Assert.That(run.Diagnostics.Select(d => d.Id), Is.EqualTo(new[] { "VMCS0904" }));
+        Assert.That(run.Diagnostics[0].GetMessage(CultureInfo.InvariantCulture), Does.Contain("VmcsGen.Runtime"));
+        Assert.That(run.Output.GetDiagnostics().Where(d => d.Id == "CS0436"), Is.Empty);
     }
 
     [Test]

@@ -44,21 +44,30 @@ internal static class TestHelpers
             withRuntime ? References.Value : References.Value.RemoveAt(References.Value.Length - 1),
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
-    public static GeneratorDriver CreateDriver(params AdditionalText[] manifests) =>
+    /// <summary>
+    /// A driver over the manifests. By default it sets VmcsGenRecompileReferencedLayouts, so fields/kvm.vmcs can be compiled
+    /// next to the runtime that already ships it (the snapshot tests); <paramref name="recompileReferencedLayouts"/> false
+    /// is what a user project sees.
+    /// </summary>
+    public static GeneratorDriver CreateDriver(AdditionalText[] manifests, bool recompileReferencedLayouts = true) =>
         CSharpGeneratorDriver.Create(
             [new VmcsGenerator().AsSourceGenerator()],
             manifests,
             new CSharpParseOptions(LanguageVersion.Latest),
-            optionsProvider: null,
+            optionsProvider: recompileReferencedLayouts ? new GlobalOptionsProvider("build_property.VmcsGenRecompileReferencedLayouts", "true") : null,
             new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+
+    public static GeneratorDriver CreateDriver(params AdditionalText[] manifests) => CreateDriver(manifests, recompileReferencedLayouts: true);
 
     /// <summary>Runs the generator once; fails on any exception the generator threw.</summary>
     public static GeneratorRun Run(params (string Path, string Text)[] manifests) =>
         Run(CreateCompilation(), manifests);
 
-    public static GeneratorRun Run(CSharpCompilation compilation, params (string Path, string Text)[] manifests)
+    public static GeneratorRun Run(CSharpCompilation compilation, params (string Path, string Text)[] manifests) => Run(compilation, true, manifests);
+
+    public static GeneratorRun Run(CSharpCompilation compilation, bool recompileReferencedLayouts, params (string Path, string Text)[] manifests)
     {
-        var driver = CreateDriver(manifests.Select(m => (AdditionalText)new InMemoryAdditionalText(m.Path, m.Text)).ToArray());
+        var driver = CreateDriver(manifests.Select(m => (AdditionalText)new InMemoryAdditionalText(m.Path, m.Text)).ToArray(), recompileReferencedLayouts);
         driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
         var result = driver.GetRunResult();
         foreach (var generator in result.Results)
@@ -113,4 +122,27 @@ public sealed record GeneratorRun(GeneratorDriver Driver, GeneratorDriverRunResu
     public ImmutableArray<Diagnostic> Diagnostics => Result.Diagnostics;
 
     public ImmutableArray<GeneratedSourceResult> Sources => Result.Results.Single().GeneratedSources;
+}
+
+/// <summary>Global analyzer-config options with one key, as MSBuild passes a CompilerVisibleProperty.</summary>
+internal sealed class GlobalOptionsProvider(string key, string value) : Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptionsProvider
+{
+    private readonly Options _options = new(key, value);
+
+    public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GlobalOptions => _options;
+
+    public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.Empty;
+
+    public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GetOptions(AdditionalText textFile) => Options.Empty;
+
+    private sealed class Options(string? key, string? value) : Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions
+    {
+        public static readonly Options Empty = new(null, null);
+
+        public override bool TryGetValue(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? result)
+        {
+            result = name == key ? value : null;
+            return result is not null;
+        }
+    }
 }

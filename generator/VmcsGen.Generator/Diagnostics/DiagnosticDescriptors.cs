@@ -148,7 +148,23 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor CSharpNameCollision = Error(
         "VMCS0121", "C# name collision",
-        "Field {0} and field {1} both become the C# name {2}");
+        "Field {0} and field {1} both become the C# name {2}; rename one of them");
+
+    public static readonly DiagnosticDescriptor GeneratedMemberCollision = Error(
+        "VMCS0122", "Field name collides with a generated member",
+        "Field {0} becomes the C# name {1}, which {2} already uses for its own member; rename the field");
+
+    public static readonly DiagnosticDescriptor NameTooLong = Error(
+        "VMCS0123", "Field name too long",
+        "Field name {0} is {1} characters long; the generated C# needs names of at most {2} characters");
+
+    public static readonly DiagnosticDescriptor KnownNameOtherEncoding = Error(
+        "VMCS0124", "Known field with another encoding",
+        "Field {0} has encoding 0x{1}, but {0} is the VMCS field 0x{2}{3}");
+
+    public static readonly DiagnosticDescriptor HighFormName = Error(
+        "VMCS0125", "Field named like a derived _HIGH form",
+        "Field {0} is named like the _HIGH form of 64-bit field {1}, which the generator derives itself (encoding 0x{2}); rename the field");
 
     // ---- VMCS02xx: control shadows ----
     public static readonly DiagnosticDescriptor ControlShadowNotControl = Error(
@@ -163,6 +179,14 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor DuplicateLayout = Error(
         "VMCS0901", "Two manifests declare the same layout",
         "Layout '{0}' is already declared by {1}: each manifest needs its own namespace; no code is generated for this one");
+
+    public static readonly DiagnosticDescriptor LayoutCaseCollision = Error(
+        "VMCS0903", "Layout names differ only in case",
+        "Layout '{0}' differs only in case from '{1}' declared by {2}: generated file names ignore case; rename one layout, no code is generated for this one");
+
+    public static readonly DiagnosticDescriptor LayoutAlreadyReferenced = Error(
+        "VMCS0904", "Layout already compiled into a reference",
+        "Layout '{0}' is already compiled into the referenced assembly {1}: use that one, or give this manifest another layout namespace; no code is generated for it");
 
     public static readonly DiagnosticDescriptor RuntimeNotReferenced = Error(
         "VMCS0902", "VmcsGen.Runtime not referenced",

@@ -11,6 +11,12 @@ namespace VmcsGen.Generator.Emit;
 /// </summary>
 internal static class SyncEmitter
 {
+    /// <summary>Members of the generated ControlShadows besides the per-field ones (keep in step with EmitControlShadows).</summary>
+    public static readonly string[] ControlShadowsOwnMembers = ["Count", "Writes"];
+
+    /// <summary>Prefixes of the members ControlShadows generates per field.</summary>
+    public static readonly string[] ControlShadowPrefixes = ["Set", "SetBits", "ClearBits"];
+
     private const string VmxResult = GeneratedHeader.VmxResult;
 
     /// <summary>Fields copied vmcs02 → vmcs12 on every nested exit: guest-state and exit-information fields that are shadowed or sync.</summary>

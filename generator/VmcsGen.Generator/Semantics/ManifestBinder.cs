@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis.CSharp;
 using VmcsGen.Generator.Diagnostics;
+using VmcsGen.Generator.Emit;
 using VmcsGen.Generator.Model;
 using VmcsGen.Generator.Parsing;
 
@@ -345,10 +346,26 @@ internal static class ManifestBinder
                 continue;
             }
 
+            if (name.Length > MaxNameLength)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NameTooLong, field.Name.Location, Shorten(name), name.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), MaxNameLength.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                continue;
+            }
+
             var cSharpName = ToPascalCase(name);
             if (byName.ContainsKey(name))
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateName, field.Name.Location, name, cSharpName));
+                continue;
+            }
+
+            if (KnownFields.Encodings.TryGetValue(name, out var known) && known != encoding)
+            {
+                var token = field.EncodingToken.Text;
+                var hint = token.Length > 0 && token.All(char.IsDigit) && uint.TryParse(token, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var asHex) && asHex == known
+                    ? $" (the number {token} is decimal: write 0x{token})"
+                    : string.Empty;
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.KnownNameOtherEncoding, field.EncodingToken.Location, name, Hex(encoding), Hex(known), hint));
                 continue;
             }
 
@@ -358,9 +375,15 @@ internal static class ManifestBinder
                 continue;
             }
 
-            if (byCSharpName.TryGetValue(cSharpName, out var clash) || IsReservedMemberName(cSharpName))
+            if (byCSharpName.TryGetValue(cSharpName, out var clash))
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.CSharpNameCollision, field.Name.Location, name, clash?.Name.Text ?? "a generated member", cSharpName));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.CSharpNameCollision, field.Name.Location, name, clash.Name.Text, cSharpName));
+                continue;
+            }
+
+            if (GeneratedNames.OwnerOf(cSharpName) is { } owner)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedMemberCollision, field.Name.Location, name, cSharpName, owner));
                 continue;
             }
 
@@ -375,6 +398,7 @@ internal static class ManifestBinder
             pending.Add(new PendingField(field, cSharpName, @class));
         }
 
+        CheckDerivedNames(pending, diagnostics);
         var explicitOffsets = BindOffsets(pending, header, diagnostics);
         var features = BindFeatures(pending, header, diagnostics);
         var groups = BindGroups(pending, diagnostics);
@@ -662,9 +686,47 @@ internal static class ManifestBinder
         return builder.ToString();
     }
 
-    /// <summary>Names the generated types already use for their own members.</summary>
-    private static bool IsReservedMemberName(string cSharpName) =>
-        cSharpName is "RevisionId" or "ShadowIndicator" or "AbortIndicator" or "LaunchState" or "Size" or "Revision" or "HeaderSize" or "Offsets" or "Vmcs12";
+    /// <summary>Longest field name: its generated members (e.g. <c>ClearBits…</c>) stay far below C#'s and metadata's limits.</summary>
+    public const int MaxNameLength = 200;
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text.Substring(0, 37) + "...";
+
+    /// <summary>
+    /// Names derived from fields: X_HIGH of a 64-bit field X (its generated _HIGH form), and the Set/SetBits/ClearBits members
+    /// the control shadows generate for each control-shadow field.
+    /// </summary>
+    private static void CheckDerivedNames(List<PendingField> pending, List<DiagnosticInfo> diagnostics)
+    {
+        var byName = pending.ToDictionary(p => p.Syntax.Name.Text, StringComparer.Ordinal);
+        foreach (var field in pending)
+        {
+            var name = field.Syntax.Name.Text;
+            if (name.EndsWith("_HIGH", StringComparison.Ordinal)
+                && byName.TryGetValue(name.Substring(0, name.Length - 5), out var full)
+                && FieldEncoding.Width(full.Encoding) == FieldWidth.Bits64)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HighFormName, field.Syntax.Name.Location, name, full.Syntax.Name.Text, Hex(full.Encoding | 1)));
+            }
+        }
+
+        var shadows = pending.Where(p => p.Syntax.ControlShadowToken is not null).ToList();
+        var derived = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var field in shadows)
+        {
+            foreach (var prefix in GeneratedNames.ControlShadowPrefixes)
+            {
+                derived[prefix + field.CSharpName] = field.Syntax.Name.Text;
+            }
+        }
+
+        foreach (var field in shadows)
+        {
+            if (derived.TryGetValue(field.CSharpName, out var other))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedMemberCollision, field.Syntax.Name.Location, field.Syntax.Name.Text, field.CSharpName, $"ControlShadows (for field {other})"));
+            }
+        }
+    }
 
     private static string Hex(uint value) => value.ToString("X4", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using VmcsGen.Generator.Diagnostics;
@@ -59,8 +60,25 @@ public sealed class VmcsGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.Layouts);
 
         context.RegisterSourceOutput(allModels, static (spc, manifests) => SourceEmitter.EmitAll(spc, manifests));
-        context.RegisterSourceOutput(diagnostics, static (spc, list) => Report(spc, list));
+        context.RegisterSourceOutput(diagnostics, static (spc, list) => Report(spc, Cap(list)));
         context.RegisterSourceOutput(layoutDiagnostics, static (spc, list) => Report(spc, list));
+    }
+
+    /// <summary>Diagnostics shown per manifest; past them one VMCS0014 counts the rest (a binary file could give thousands).</summary>
+    public const int MaxDiagnosticsPerFile = 100;
+
+    private static EquatableArray<DiagnosticInfo> Cap(EquatableArray<DiagnosticInfo> diagnostics)
+    {
+        if (diagnostics.Length <= MaxDiagnosticsPerFile)
+        {
+            return diagnostics;
+        }
+
+        var shown = diagnostics.Take(MaxDiagnosticsPerFile).ToList();
+        var next = diagnostics[MaxDiagnosticsPerFile];
+        var file = System.IO.Path.GetFileName(next.Location?.FilePath ?? "the manifest");
+        shown.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyErrors, next.Location, diagnostics.Length - MaxDiagnosticsPerFile, file, MaxDiagnosticsPerFile));
+        return shown.ToEquatableArray();
     }
 
     private static void Report(SourceProductionContext context, EquatableArray<DiagnosticInfo> diagnostics)

@@ -45,6 +45,7 @@ public sealed class DiagnosticTests
         yield return Error("VMCS0011", "(2,10)-(2,20)", "layout T.L\nrevision 0x80000000\n");
         yield return Error("VMCS0012", "(3,23)-(3,30)", Head + "GUEST_RIP 0x681e sync no-sync\n");
         yield return Error("VMCS0013", "(3,27)-(3,31)", Head + "GUEST_RIP 0x681e requires=Apic\n");
+        yield return Error("VMCS0014", "(103,1)-(103,3)", Head + Lines(150, _ => "!x"));
         yield return Error("VMCS0101", "(3,11)-(3,17)", Head + "GUEST_RIP 0x781e\n");
         yield return Error("VMCS0102", "(3,18)-(3,24)", Head + "IO_BITMAP_A_HIGH 0x2001\n");
         yield return Error("VMCS0103", "(4,12)-(4,18)", Head + "GUEST_RIP 0x681e\nGUEST_RIP2 0x681e\n");
@@ -158,6 +159,54 @@ public sealed class DiagnosticTests
         Assert.That(diagnostic.GetMessage(CultureInfo.InvariantCulture), Does.Contain(cSharpName));
         Assert.That(run.Sources, Is.Empty);
         Assert.That(TestHelpers.OutputProblems(run.Output), Is.Empty);
+    }
+
+    [TestCase("guest_rsp 0x681c\n", "Unexpected 'guest_rsp': a field NAME is upper case ([A-Z][A-Z0-9_]*): write GUEST_RSP")]
+    [TestCase("GUEST_RIP @112\n", "Unexpected '@112': field GUEST_RIP needs its ENCODING (a number such as 0x681e) before the @OFFSET")]
+    [TestCase("GUEST\u00A0RIP 0x681e\n", "Unexpected 'GUESTU+00A0RIP': a field NAME is [A-Z][A-Z0-9_]*")]
+    public void MessagesSayWhatIsWrong(string line, string message)
+    {
+        var run = TestHelpers.Run(("m.vmcs", Head + line));
+        Assert.That(run.Diagnostics.Select(d => d.GetMessage(CultureInfo.InvariantCulture)), Does.Contain(message));
+    }
+
+    [Test]
+    public void HugeTokensAndBinaryInputAreNeitherEchoedInFullNorReportedWithoutEnd()
+    {
+        var huge = TestHelpers.Run(("m.vmcs", Head + new string('Z', 100_000) + " 0x681e\n"));
+        Assert.That(huge.Diagnostics.Max(d => d.GetMessage(CultureInfo.InvariantCulture).Length), Is.LessThan(300));
+        var random = new Random(3);
+        var bytes = new char[20_000];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (char)random.Next(0, 256);
+        }
+
+        var binary = TestHelpers.Run(("blob.vmcs", new string(bytes)));
+        Assert.That(binary.Diagnostics.Length, Is.LessThanOrEqualTo(VmcsGenerator.MaxDiagnosticsPerFile + 5));
+        Assert.That(binary.Diagnostics.Select(d => d.GetMessage(CultureInfo.InvariantCulture)).All(m => m.Length < 400));
+        Assert.That(binary.Sources, Is.Empty);
+    }
+
+    [Test]
+    public void GeneratedNumbersIgnoreTheBuildMachinesCulture()
+    {
+        // Before the invariant handler, $"..." bound to WriteLine(string) and formatted with the current culture.
+        var culture = (CultureInfo)CultureInfo.GetCultureInfo("en-US").Clone();
+        culture.NumberFormat.NegativeSign = "~";
+        var saved = CultureInfo.CurrentCulture;
+        try
+        {
+            CultureInfo.CurrentCulture = culture;
+            var writer = new Emit.SourceWriter();
+            var value = -1;
+            writer.WriteLine($"const int X = {value};");
+            Assert.That(writer.ToString(), Is.EqualTo("const int X = -1;\n"));
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = saved;
+        }
     }
 
     [Test]

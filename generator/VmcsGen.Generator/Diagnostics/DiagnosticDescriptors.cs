@@ -13,6 +13,10 @@ internal static class DiagnosticDescriptors
     public const string HelpBaseUri = "https://github.com/VmcsGen/VmcsGen/blob/main/docs/diagnostics/";
 
     // ---- VMCS00xx: manifest syntax ----
+    public static readonly DiagnosticDescriptor TooManyErrors = Error(
+        "VMCS0014", "Too many errors",
+        "{0} more diagnostics in {1} are not shown (the first {2} are): fix those first");
+
     public static readonly DiagnosticDescriptor UnknownDirective = Error(
         "VMCS0001", "Unknown directive",
         "Unknown directive '{0}': expected layout, revision, size, header, vmwrite-any or features");

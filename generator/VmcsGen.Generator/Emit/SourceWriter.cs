@@ -37,8 +37,11 @@ internal sealed class SourceWriter
         }
     }
 
-    /// <summary>Formats with the invariant culture, so numbers never depend on the build machine.</summary>
-    public void WriteLine(FormattableString text) => WriteLine(text.ToString(CultureInfo.InvariantCulture));
+    /// <summary>
+    /// An interpolated string formatted with the invariant culture, so numbers never depend on the build machine: C#
+    /// prefers this handler over the <see cref="string"/> overload for every <c>$"…"</c> argument.
+    /// </summary>
+    public void WriteLine(ref InvariantString text) => WriteLine(text.ToStringAndClear());
 
     /// <summary>Writes <paramref name="header"/> and an opening brace; disposing the result closes it.</summary>
     public Block Block(string header, string suffix = "")
@@ -49,7 +52,7 @@ internal sealed class SourceWriter
         return new Block(this, suffix);
     }
 
-    public Block Block(FormattableString header) => Block(header.ToString(CultureInfo.InvariantCulture));
+    public Block Block(ref InvariantString header) => Block(header.ToStringAndClear());
 
     internal void CloseBlock(string suffix)
     {
@@ -79,4 +82,29 @@ internal readonly struct Block : IDisposable
 
     /// <summary>Closes the brace, followed by the suffix (";" for an initializer).</summary>
     public void Dispose() => _writer.CloseBlock(_suffix);
+}
+
+/// <summary>Builds an interpolated string with <see cref="CultureInfo.InvariantCulture"/> for every formatted value.</summary>
+[System.Runtime.CompilerServices.InterpolatedStringHandler]
+internal ref struct InvariantString
+{
+    private readonly StringBuilder _builder;
+
+    public InvariantString(int literalLength, int formattedCount) => _builder = new StringBuilder(literalLength + (formattedCount * 11));
+
+    public void AppendLiteral(string value) => _builder.Append(value);
+
+    public void AppendFormatted(string? value) => _builder.Append(value);
+
+    public void AppendFormatted<T>(T value) => AppendFormatted(value, null);
+
+    public void AppendFormatted<T>(T value, string? format) =>
+        _builder.Append(value is IFormattable formattable ? formattable.ToString(format, CultureInfo.InvariantCulture) : value?.ToString());
+
+    public string ToStringAndClear()
+    {
+        var text = _builder.ToString();
+        _builder.Clear();
+        return text;
+    }
 }

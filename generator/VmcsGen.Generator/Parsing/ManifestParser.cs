@@ -13,6 +13,9 @@ namespace VmcsGen.Generator.Parsing;
 /// </summary>
 internal static class ManifestParser
 {
+    /// <summary>The header directives (docs/MANIFEST.md).</summary>
+    private static readonly HashSet<string> KnownDirectives = new(System.StringComparer.Ordinal) { "layout", "revision", "size", "header", "vmwrite-any", "features" };
+
     public static ManifestSyntax Parse(string path, SourceText text, CancellationToken cancellationToken)
     {
         var diagnostics = new List<DiagnosticInfo>();
@@ -27,7 +30,14 @@ internal static class ManifestParser
             cancellationToken.ThrowIfCancellationRequested();
             var head = line[0];
             var first = head.Text[0];
-            if (first >= 'a' && first <= 'z')
+            if (first >= 'a' && first <= 'z' && !KnownDirectives.Contains(head.Text) && head.Text.IndexOf('_') >= 0)
+            {
+                // Directives never contain '_' (docs/MANIFEST.md): this is a field NAME written in lower case.
+                diagnostics.Add(DiagnosticInfo.Create(
+                    DiagnosticDescriptors.InvalidToken, head.Location, head.Text,
+                    "a field NAME is upper case ([A-Z][A-Z0-9_]*): write " + head.Text.ToUpperInvariant()));
+            }
+            else if (first >= 'a' && first <= 'z')
             {
                 directives.Add(new DirectiveSyntax(head, line.GetRange(1, line.Count - 1).ToEquatableArray(), fields.Count > 0));
             }
@@ -68,6 +78,14 @@ internal static class ManifestParser
 
         var encodingToken = line[1];
         uint encoding = 0;
+        if (encodingToken.Text.StartsWith("@", System.StringComparison.Ordinal))
+        {
+            diagnostics.Add(DiagnosticInfo.Create(
+                DiagnosticDescriptors.InvalidToken, encodingToken.Location, encodingToken.Text,
+                "field " + name.Text + " needs its ENCODING (a number such as 0x681e) before the @OFFSET"));
+            return null;
+        }
+
         if (!TryParseNumber(encodingToken.Text, out var encodingValue) || encodingValue > uint.MaxValue)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MalformedNumber, encodingToken.Location, encodingToken.Text, "the encoding of " + name.Text));

@@ -227,6 +227,18 @@ public sealed class DiagnosticTests
     }
 
     [Test]
+    public void HelpLinksPointIntoThePackagesOwnRepositoryAndEveryPageShipsInThePackage()
+    {
+        // The package's RepositoryUrl (Directory.Build.props) and the diagnostics' help links are one address, and the
+        // runtime project packs docs/**/*.md, so a help link names a page that exists in the package.
+        var root = RepositoryRoot();
+        var props = File.ReadAllText(Path.Combine(root, "Directory.Build.props"));
+        var url = System.Text.RegularExpressions.Regex.Match(props, "<VmcsGenRepositoryUrl>(.*?)</VmcsGenRepositoryUrl>").Groups[1].Value;
+        Assert.That(DiagnosticDescriptors.HelpBaseUri, Is.EqualTo(url + "/blob/main/docs/diagnostics/"));
+        Assert.That(File.ReadAllText(Path.Combine(root, "runtime", "VmcsGen.Runtime", "VmcsGen.Runtime.csproj")), Does.Contain(@"docs\**\*.md"));
+    }
+
+    [Test]
     public void ABrokenManifestReportsEveryMistakeOnItsLine()
     {
         const string text = """

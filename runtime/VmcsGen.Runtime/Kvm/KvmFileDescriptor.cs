@@ -3,24 +3,29 @@ using System.Runtime.InteropServices;
 
 namespace VmcsGen.Backends.Kvm;
 
-/// <summary>A KVM file descriptor. fd 0 is valid; only a negative value is invalid. Only <see cref="ReleaseHandle"/> closes.</summary>
+/// <summary>
+/// A file descriptor of /dev/kvm, a VM or a vCPU, owned by a <see cref="SafeHandle"/>: ref-counted across each ioctl
+/// (see <see cref="IKvmDevice"/>), closed once, through the device that opened it. Any negative value is invalid; 0 is valid.
+/// </summary>
 public sealed class KvmFileDescriptor : SafeHandle
 {
-    internal KvmFileDescriptor(int fd, string description)
+    private readonly IKvmDevice _device;
+
+    internal KvmFileDescriptor(int fd, string description, IKvmDevice device)
         : base(new IntPtr(-1), ownsHandle: true)
     {
         SetHandle(new IntPtr(fd));
         Description = description;
+        _device = device;
     }
 
-    /// <summary>What the descriptor refers to, for messages (<c>/dev/kvm</c>, <c>VM</c>, <c>vCPU 0</c>).</summary>
-    public string Description { get; } = "KVM fd";
+    public string Description { get; }
 
     public override bool IsInvalid => handle.ToInt64() < 0;
 
     public int Fd => (int)handle.ToInt64();
 
-    protected override bool ReleaseHandle() => Interop.Close(Fd) == 0;
+    protected override bool ReleaseHandle() => _device.Close(Fd) == 0;
 
     public override string ToString() => $"{Description} (fd {Fd})";
 }

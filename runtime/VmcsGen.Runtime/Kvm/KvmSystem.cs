@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 
@@ -6,7 +7,7 @@ namespace VmcsGen.Backends.Kvm;
 
 /// <summary>
 /// The KVM system device (<c>/dev/kvm</c>): API version, extensions, the feature MSRs (where the VMX capability MSRs
-/// live), and VM creation.
+/// live), the CPUID KVM supports, and VM creation. Every call goes through an <see cref="IKvmDevice"/> (libc by default).
 /// </summary>
 public sealed class KvmSystem : IDisposable
 {
@@ -14,15 +15,23 @@ public sealed class KvmSystem : IDisposable
 
     private readonly KvmFileDescriptor _fd;
 
-    private KvmSystem(KvmFileDescriptor fd, string path)
+    private KvmSystem(KvmFileDescriptor fd, string path, IKvmDevice device)
     {
         _fd = fd;
         Path = path;
-        ApiVersion = Ioctls.Value(_fd, KvmIoctls.GetApiVersion, 0);
-        if (ApiVersion != KvmIoctls.ApiVersion)
+        Device = device;
+        try
+        {
+            ApiVersion = Ioctls.Value(device, _fd, KvmIoctls.GetApiVersion, 0);
+            if (ApiVersion != KvmIoctls.ApiVersion)
+            {
+                throw new KvmUnavailableException($"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
+            }
+        }
+        catch
         {
             _fd.Dispose();
-            throw new KvmUnavailableException($"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
+            throw;
         }
     }
 
@@ -30,19 +39,21 @@ public sealed class KvmSystem : IDisposable
 
     public int ApiVersion { get; }
 
+    public IKvmDevice Device { get; }
+
     /// <summary>Opens the KVM device.</summary>
     /// <exception cref="KvmUnavailableException">The device does not exist, or this process may not open it (says which).</exception>
-    public static KvmSystem Open(string path = DefaultPath)
+    public static KvmSystem Open(string path = DefaultPath, IKvmDevice? device = null)
     {
-        if (!OperatingSystem.IsLinux())
+        device ??= IKvmDevice.Libc;
+        if (device == IKvmDevice.Libc && !OperatingSystem.IsLinux())
         {
             throw new KvmUnavailableException($"KVM needs Linux; this is {RuntimeInformation.OSDescription}");
         }
 
-        var fd = Interop.Open(path, Interop.ORdWr | Interop.OCloExec);
+        var fd = device.Open(path, out var errno);
         if (fd < 0)
         {
-            var errno = Marshal.GetLastPInvokeError();
             throw errno switch
             {
                 Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException($"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
@@ -51,14 +62,17 @@ public sealed class KvmSystem : IDisposable
             };
         }
 
-        return new KvmSystem(new KvmFileDescriptor(fd, path), path);
+        return new KvmSystem(new KvmFileDescriptor(fd, path, device), path, device);
     }
 
     /// <summary>KVM_CHECK_EXTENSION: 0 when absent, otherwise the capability's value (often 1, or a size or count).</summary>
-    public int CheckExtension(int capability) => Ioctls.Value(_fd, KvmIoctls.CheckExtension, capability);
+    public int CheckExtension(int capability) => Ioctls.Value(Device, _fd, KvmIoctls.CheckExtension, capability);
+
+    /// <summary>KVM_GET_VCPU_MMAP_SIZE: the size of a vCPU's shared <c>struct kvm_run</c>.</summary>
+    public int VcpuMmapSize => Ioctls.Value(Device, _fd, KvmIoctls.GetVcpuMmapSize, 0);
 
     /// <summary>The MSRs KVM reports as feature MSRs (KVM_GET_MSR_FEATURE_INDEX_LIST); empty without KVM_CAP_GET_MSR_FEATURES.</summary>
-    public unsafe IReadOnlyList<uint> GetMsrFeatureIndexList()
+    public IReadOnlyList<uint> GetMsrFeatureIndexList()
     {
         if (CheckExtension(KvmIoctls.CapGetMsrFeatures) <= 0)
         {
@@ -66,54 +80,59 @@ public sealed class KvmSystem : IDisposable
         }
 
         // First call with room for none: KVM answers E2BIG and writes the count.
-        uint count = 0;
-        if (Interop.IoctlPointer(_fd.Fd, KvmIoctls.GetMsrFeatureIndexList, &count) < 0)
+        Span<byte> probe = stackalloc byte[4];
+        if (Device.Ioctl(_fd, KvmIoctls.GetMsrFeatureIndexList, probe, out var errno) < 0 && errno != Errno.E2BIG)
         {
-            var errno = Marshal.GetLastPInvokeError();
-            if (errno != Errno.E2BIG)
-            {
-                throw new KvmException(KvmIoctls.Name(KvmIoctls.GetMsrFeatureIndexList), _fd.ToString(), errno);
-            }
+            throw new KvmException(KvmIoctls.Name(KvmIoctls.GetMsrFeatureIndexList), _fd.ToString(), errno);
         }
 
-        var buffer = new uint[count + 1];
-        buffer[0] = count;
-        fixed (uint* list = buffer)
+        var count = BinaryPrimitives.ReadUInt32LittleEndian(probe);
+        var buffer = new byte[4 + (4 * (int)count)];
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer, count);
+        Ioctls.Pointer(Device, _fd, KvmIoctls.GetMsrFeatureIndexList, buffer);
+        var result = new uint[BinaryPrimitives.ReadUInt32LittleEndian(buffer)];
+        for (var i = 0; i < result.Length; i++)
         {
-            Ioctls.Pointer(_fd, KvmIoctls.GetMsrFeatureIndexList, list);
+            result[i] = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4 + (4 * i)));
         }
 
-        return buffer.AsSpan(1, (int)buffer[0]).ToArray();
+        return result;
     }
 
     /// <summary>Reads feature MSRs through the system fd (KVM_GET_MSRS); an MSR KVM does not report is absent from the result.</summary>
-    public unsafe IReadOnlyDictionary<uint, ulong> GetFeatureMsrs(IReadOnlyList<uint> indices)
+    public IReadOnlyDictionary<uint, ulong> GetFeatureMsrs(IReadOnlyList<uint> indices)
     {
         var result = new Dictionary<uint, ulong>();
-        // struct kvm_msrs { u32 nmsrs; u32 pad; struct kvm_msr_entry { u32 index; u32 reserved; u64 data; } entries[1]; }
-        var buffer = stackalloc ulong[3];
+        Span<byte> buffer = stackalloc byte[KvmStructs.MsrsHeaderSize + KvmStructs.MsrEntrySize];
         foreach (var index in indices)
         {
-            buffer[0] = 1;
-            buffer[1] = index;
-            buffer[2] = 0;
-            var read = Ioctls.Pointer(_fd, KvmIoctls.GetMsrs, buffer);
-            if (read == 1)
+            buffer.Clear();
+            KvmStructs.WriteMsrs(buffer, [(index, 0)]);
+            if (Ioctls.Pointer(Device, _fd, KvmIoctls.GetMsrs, buffer) == 1)
             {
-                result[index] = buffer[2];
+                result[index] = BinaryPrimitives.ReadUInt64LittleEndian(buffer[(KvmStructs.MsrsHeaderSize + 8)..]);
             }
         }
 
         return result;
     }
 
+    /// <summary>KVM_GET_SUPPORTED_CPUID: the CPUID leaves KVM can give a guest (up to <paramref name="capacity"/> entries).</summary>
+    public IReadOnlyList<KvmCpuidEntry> GetSupportedCpuid(int capacity = 256)
+    {
+        var buffer = new byte[KvmStructs.Cpuid2HeaderSize + (capacity * KvmStructs.CpuidEntrySize)];
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer, (uint)capacity);
+        Ioctls.Pointer(Device, _fd, KvmIoctls.GetSupportedCpuid, buffer);
+        return KvmStructs.ReadCpuid2(buffer);
+    }
+
     /// <summary>KVM_CREATE_VM.</summary>
-    public KvmVm CreateVm() => new(new KvmFileDescriptor(Ioctls.Value(_fd, KvmIoctls.CreateVm, 0), "VM"), this);
+    public KvmVm CreateVm() => new(new KvmFileDescriptor(Ioctls.Value(Device, _fd, KvmIoctls.CreateVm, 0), "VM", Device), this);
 
     public void Dispose() => _fd.Dispose();
 }
 
-/// <summary>A VM: creates vCPUs.</summary>
+/// <summary>A VM: guest memory and vCPUs.</summary>
 public sealed class KvmVm : IDisposable
 {
     private readonly KvmFileDescriptor _fd;
@@ -126,16 +145,39 @@ public sealed class KvmVm : IDisposable
 
     public KvmSystem System { get; }
 
-    /// <summary>KVM_CREATE_VCPU.</summary>
-    public KvmVcpu CreateVcpu(int id) => new(new KvmFileDescriptor(Ioctls.Value(_fd, KvmIoctls.CreateVcpu, id), $"vCPU {id}"), this);
+    /// <summary>KVM_SET_USER_MEMORY_REGION: maps <paramref name="memory"/> into the guest at <paramref name="guestPhysical"/>.</summary>
+    public void SetUserMemoryRegion(uint slot, ulong guestPhysical, GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        Span<byte> region = stackalloc byte[KvmStructs.UserMemoryRegionSize];
+        KvmStructs.WriteUserMemoryRegion(region, slot, 0, guestPhysical, (ulong)memory.Size, (ulong)memory.Address);
+        Ioctls.Pointer(System.Device, _fd, KvmIoctls.SetUserMemoryRegion, region);
+    }
+
+    /// <summary>KVM_CREATE_VCPU; the vCPU's <c>struct kvm_run</c> is mapped at once (nothing leaks if that fails).</summary>
+    public KvmVcpu CreateVcpu(int id)
+    {
+        var fd = new KvmFileDescriptor(Ioctls.Value(System.Device, _fd, KvmIoctls.CreateVcpu, id), $"vCPU {id}", System.Device);
+        try
+        {
+            return new KvmVcpu(fd, this);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
 
     public void Dispose() => _fd.Dispose();
 }
 
-/// <summary>A vCPU: its nested VMX state.</summary>
+/// <summary>A vCPU: registers, CPUID, MSRs, KVM_RUN and its nested VMX state.</summary>
 public sealed class KvmVcpu : IDisposable
 {
     private readonly KvmFileDescriptor _fd;
+    private nint _run;
+    private nuint _runSize;
 
     internal KvmVcpu(KvmFileDescriptor fd, KvmVm vm)
     {
@@ -145,36 +187,87 @@ public sealed class KvmVcpu : IDisposable
 
     public KvmVm Vm { get; }
 
+    private IKvmDevice Device => Vm.System.Device;
+
     /// <summary>The buffer size KVM_GET_NESTED_STATE needs (KVM_CAP_NESTED_STATE), or 0 when the host has no nested state.</summary>
     public int NestedStateSize => Vm.System.CheckExtension(KvmIoctls.CapNestedState);
 
-    /// <summary>KVM_GET_NESTED_STATE: the vCPU's nested VMX state, parsed and validated.</summary>
+    /// <summary>KVM_SET_CPUID2.</summary>
+    public void SetCpuid(IReadOnlyList<KvmCpuidEntry> entries)
+    {
+        var buffer = new byte[KvmStructs.Cpuid2HeaderSize + (entries.Count * KvmStructs.CpuidEntrySize)];
+        KvmStructs.WriteCpuid2(buffer, entries);
+        Ioctls.Pointer(Device, _fd, KvmIoctls.SetCpuid2, buffer);
+    }
+
+    /// <summary>KVM_SET_MSRS; every MSR must be taken (KVM returns how many it set).</summary>
+    public void SetMsrs(IReadOnlyList<(uint Index, ulong Value)> msrs)
+    {
+        var buffer = new byte[KvmStructs.MsrsHeaderSize + (msrs.Count * KvmStructs.MsrEntrySize)];
+        KvmStructs.WriteMsrs(buffer, msrs);
+        var set = Ioctls.Pointer(Device, _fd, KvmIoctls.SetMsrs, buffer);
+        if (set != msrs.Count)
+        {
+            throw new KvmException($"KVM_SET_MSRS on {_fd} set {set} of {msrs.Count} MSRs: MSR 0x{msrs[set].Index:X} was refused");
+        }
+    }
+
+    public KvmSregs GetSregs()
+    {
+        var buffer = new byte[KvmSregs.Size];
+        Ioctls.Pointer(Device, _fd, KvmIoctls.GetSregs, buffer);
+        return KvmSregs.Read(buffer);
+    }
+
+    public void SetSregs(KvmSregs sregs)
+    {
+        var buffer = new byte[KvmSregs.Size];
+        sregs.Write(buffer);
+        Ioctls.Pointer(Device, _fd, KvmIoctls.SetSregs, buffer);
+    }
+
+    public void SetRegs(KvmRegs regs)
+    {
+        var buffer = new byte[KvmRegs.Size];
+        regs.Write(buffer);
+        Ioctls.Pointer(Device, _fd, KvmIoctls.SetRegs, buffer);
+    }
+
+    /// <summary>KVM_RUN until the next exit to user space; the exit as <c>struct kvm_run</c> describes it.</summary>
+    public unsafe KvmRunExit Run()
+    {
+        if (_run == 0)
+        {
+            _runSize = (nuint)Vm.System.VcpuMmapSize;
+            _run = Device.Map(_fd, _runSize, out var errno);
+            if (_run == 0)
+            {
+                throw new KvmException("mmap(kvm_run)", _fd.ToString(), errno);
+            }
+        }
+
+        Ioctls.Value(Device, _fd, KvmIoctls.Run, 0);
+        return KvmRunExit.Read(new ReadOnlySpan<byte>((void*)_run, 64));
+    }
+
+    /// <summary>KVM_GET_NESTED_STATE: the vCPU's nested state, as its bytes with KVM's blob-only verdict (no vCPU checks on GET).</summary>
     /// <exception cref="KvmUnavailableException">The host has no KVM_CAP_NESTED_STATE.</exception>
-    /// <exception cref="InvalidNestedStateException">KVM returned a blob this parser does not accept (names the byte offset).</exception>
-    public unsafe KvmNestedState GetNestedState()
+    public KvmNestedState GetNestedState()
     {
         var size = RequireNestedState();
         var buffer = new byte[size];
-        BitConverter.TryWriteBytes(buffer.AsSpan(4), (uint)size);
-        fixed (byte* state = buffer)
-        {
-            Ioctls.Pointer(_fd, KvmIoctls.GetNestedState, state);
-        }
-
-        var used = BitConverter.ToUInt32(buffer, 4);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(4), (uint)size);
+        Ioctls.Pointer(Device, _fd, KvmIoctls.GetNestedState, buffer);
+        var used = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4));
         return KvmNestedState.Parse(buffer.AsSpan(0, (int)Math.Min(used, (uint)size)));
     }
 
-    /// <summary>KVM_SET_NESTED_STATE. The state is serialized (and so validated) completely before anything reaches KVM.</summary>
-    public unsafe void SetNestedState(KvmNestedState state)
+    /// <summary>KVM_SET_NESTED_STATE. The state is serialized (and so judged) completely before anything reaches KVM.</summary>
+    public void SetNestedState(KvmNestedState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         RequireNestedState();
-        var blob = state.Serialize();
-        fixed (byte* data = blob)
-        {
-            Ioctls.Pointer(_fd, KvmIoctls.SetNestedState, data);
-        }
+        Ioctls.Pointer(Device, _fd, KvmIoctls.SetNestedState, state.Serialize());
     }
 
     private int RequireNestedState()
@@ -185,21 +278,30 @@ public sealed class KvmVcpu : IDisposable
             : throw new KvmUnavailableException("this host's KVM has no KVM_CAP_NESTED_STATE (nested virtualization is off, or the CPU has no VMX/SVM): there is no nested state to get or set");
     }
 
-    public void Dispose() => _fd.Dispose();
+    public void Dispose()
+    {
+        if (_run != 0)
+        {
+            Device.Unmap(_run, _runSize);
+            _run = 0;
+        }
+
+        _fd.Dispose();
+    }
 }
 
 /// <summary>ioctl calls that turn a failure into a <see cref="KvmException"/> naming the ioctl, the descriptor and errno.</summary>
 internal static class Ioctls
 {
-    public static int Value(KvmFileDescriptor fd, nuint request, nint argument)
+    public static int Value(IKvmDevice device, KvmFileDescriptor fd, nuint request, nint argument)
     {
-        var result = Interop.IoctlValue(fd.Fd, request, argument);
-        return result >= 0 ? result : throw new KvmException(KvmIoctls.Name(request), fd.ToString(), Marshal.GetLastPInvokeError());
+        var result = device.Ioctl(fd, request, argument, out var errno);
+        return result >= 0 ? result : throw new KvmException(KvmIoctls.Name(request), fd.ToString(), errno);
     }
 
-    public static unsafe int Pointer(KvmFileDescriptor fd, nuint request, void* argument)
+    public static int Pointer(IKvmDevice device, KvmFileDescriptor fd, nuint request, Span<byte> argument)
     {
-        var result = Interop.IoctlPointer(fd.Fd, request, argument);
-        return result >= 0 ? result : throw new KvmException(KvmIoctls.Name(request), fd.ToString(), Marshal.GetLastPInvokeError());
+        var result = device.Ioctl(fd, request, argument, out var errno);
+        return result >= 0 ? result : throw new KvmException(KvmIoctls.Name(request), fd.ToString(), errno);
     }
 }

@@ -13,6 +13,9 @@ public enum VmxOutcome : byte
 
     /// <summary>VMfailValid: ZF set; the error number goes to VM_INSTRUCTION_ERROR of the current VMCS.</summary>
     FailValid = 2,
+
+    /// <summary>#UD: the instruction is invalid here (a VMX instruction outside VMX operation); nothing happened.</summary>
+    InvalidOpcode = 3,
 }
 
 /// <summary>
@@ -30,6 +33,9 @@ public readonly struct VmxResult : IEquatable<VmxResult>
     public static VmxResult Succeed => default;
 
     public static VmxResult FailInvalid => new(VmxOutcome.FailInvalid, VmxInstructionError.None);
+
+    /// <summary>#UD, as L0 injects it into L1 for a VMX instruction outside VMX operation.</summary>
+    public static VmxResult InvalidOpcode => new(VmxOutcome.InvalidOpcode, VmxInstructionError.None);
 
     public VmxOutcome Outcome { get; }
 
@@ -54,6 +60,7 @@ public readonly struct VmxResult : IEquatable<VmxResult>
     {
         VmxOutcome.Succeed => "VMsucceed",
         VmxOutcome.FailInvalid => "VMfailInvalid",
+        VmxOutcome.InvalidOpcode => "#UD",
         _ => $"VMfailValid({(int)Error}: {Error})",
     };
 

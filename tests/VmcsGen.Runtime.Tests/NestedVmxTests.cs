@@ -195,4 +195,121 @@ public sealed class NestedVmxTests
         Assert.That(engine.L1VmRead(0x4400, out var error), Is.EqualTo(VmxResult.Succeed));
         Assert.That(error, Is.EqualTo(4ul));
     }
+    /// <summary>
+    /// SDM VMXON pseudocode and KVM's handle_vmxon: VMXON in VMX operation is VMfail(15), recorded in vmcs12's
+    /// VM_INSTRUCTION_ERROR where L1 reads it; kvm-unit-tests x86/vmx.c (test_vmxon) expects VMfailInvalid for a
+    /// misaligned pointer, one beyond MAXPHYADDR, or a region without the VMCS revision, and success for a good one.
+    /// </summary>
+    [Test]
+    public void VmxonFollowsTheSdmInAndOutOfVmxOperation()
+    {
+        var engine = Running();
+        engine.Memory.CreateRegion(0x40000, Kvm.Vmcs12.Revision);
+        engine.Memory.CreateRegion(0x41000, Kvm.Vmcs12.Revision ^ 1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(engine.L1VmxOn(0x40000), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.VmxonInVmxRootOperation)));
+            Assert.That(engine.L1VmRead(0x4400, out var error), Is.EqualTo(VmxResult.Succeed));
+            Assert.That(error, Is.EqualTo(15));
+            Assert.That(engine.L1VmxOff(), Is.EqualTo(VmxResult.Succeed));
+            Assert.That(engine.L1VmxOn(0x40010), Is.EqualTo(VmxResult.FailInvalid), "misaligned");
+            Assert.That(engine.L1VmxOn(1UL << 46), Is.EqualTo(VmxResult.FailInvalid), "beyond MAXPHYADDR");
+            Assert.That(engine.L1VmxOn(0x41000), Is.EqualTo(VmxResult.FailInvalid), "wrong revision");
+            Assert.That(engine.L1VmxOn(0x50000), Is.EqualTo(VmxResult.FailInvalid), "no region there");
+            Assert.That(engine.L1VmxOn(0x40000), Is.EqualTo(VmxResult.Succeed));
+            Assert.That(engine.L1VmPtrLd(0x40000), Is.EqualTo(VmxResult.FailInvalid), "VMPTRLD of the VMXON pointer, no current VMCS: VMfailInvalid");
+        });
+    }
+
+    /// <summary>
+    /// KVM's handle_vmxoff → free_nested and nested_vmx_check_permission: after VMXOFF the current vmcs12 is gone (VMPTRST
+    /// would give -1 after a new VMXON, SDM VMXON: "current-VMCS pointer ← FFFFFFFF_FFFFFFFFH") and every other VMX
+    /// instruction is #UD; VMCS shadowing is off, so L1's VMREAD of a shadowed field exits instead of reading stale data.
+    /// </summary>
+    [Test]
+    public void AfterVmxoffVmxInstructionsAreInvalidOpcodes()
+    {
+        var engine = Running();
+        Assert.That(engine.L1VmPtrSt(out var pointer), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(pointer, Is.EqualTo(Region));
+        Assert.That(engine.L1VmxOff(), Is.EqualTo(VmxResult.Succeed));
+        var before = engine.Counters;
+        Assert.Multiple(() =>
+        {
+            Assert.That(engine.L1VmRead(0x4402, out _), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That(engine.L1VmWrite(0x681E, 1), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That(engine.L1VmPtrLd(Region), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That(engine.L1VmClear(Region), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That(engine.L1VmResume(), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That(engine.L1VmPtrSt(out _), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That(engine.L1VmxOff(), Is.EqualTo(VmxResult.InvalidOpcode));
+            Assert.That((engine.Counters - before).ShadowedVmreads, Is.Zero, "the VMREAD exited: shadowing is off");
+            Assert.That(engine.L1VmxOn(0x1000), Is.EqualTo(VmxResult.FailInvalid), "no VMXON region was created at 0x1000");
+        });
+        engine.Memory.CreateRegion(0x1000, Kvm.Vmcs12.Revision);
+        Assert.That(engine.L1VmxOn(0x1000), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(engine.L1VmPtrSt(out pointer), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(pointer, Is.EqualTo(ulong.MaxValue));
+        Assert.That(engine.L1VmRead(0x4402, out _), Is.EqualTo(VmxResult.FailInvalid), "no current VMCS");
+    }
+
+    /// <summary>
+    /// SDM VMREAD/VMWRITE in VMX non-root operation with VMCS shadowing: "bits 63:15 of the register source operand not all
+    /// 0" cause a VM exit even for a field the bitmap shadows; KVM's get_vmcs12_field_offset then finds no field: VMfail(12).
+    /// </summary>
+    [Test]
+    public void AnEncodingWithHighBitsSetExitsAndFailsWith12()
+    {
+        var engine = Running();
+        var before = engine.Counters;
+        Assert.That(engine.L1VmRead(0x1_0000_4402, out _), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
+        Assert.That(engine.L1VmWrite(0x8000_0000_0000_681E, 1), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
+        var c = engine.Counters - before;
+        Assert.That((c.ExitsVmread, c.ExitsVmwrite, c.ShadowedVmreads), Is.EqualTo((1L, 1L, 0L)));
+    }
+
+    /// <summary>
+    /// KVM's vmx_set_msr: an L2 WRMSR of SYSENTER_CS/PAT that L1 does not intercept goes into vmcs02 and, written through,
+    /// into vmcs12. GUEST_SYSENTER_CS and GUEST_IA32_PAT are no-sync in fields/kvm.vmcs, so without the write-through L1
+    /// would read the value from before L2 ran.
+    /// </summary>
+    [Test]
+    public void AWriteThroughOfANoSyncFieldReachesL1()
+    {
+        var engine = Running();
+        Assert.That(engine.L1VmResume(), Is.EqualTo(VmxResult.Succeed));
+        engine.L2WriteThrough(0x482A, 0x10);
+        engine.L2WriteThrough(0x2804, 0x0007_0406_0007_0406);
+        engine.L2Exit(CpuidExit);
+        Assert.That(engine.L1VmRead(0x482A, out var cs), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(engine.L1VmRead(0x2804, out var pat), Is.EqualTo(VmxResult.Succeed));
+        Assert.That((cs, pat), Is.EqualTo((0x10UL, 0x0007_0406_0007_0406UL)));
+        Assert.Throws<InvalidOperationException>(() => engine.L2WriteThrough(0x482A, 1));
+    }
+
+    /// <summary>
+    /// KVM_SET_NESTED_STATE with the guest in L2 (set_nested_state → nested_vmx_enter_non_root_mode): the engine prepares
+    /// vmcs02 in full from the imported vmcs12 and runs L2; the next exit reaches L1 as usual. Exporting a state taken
+    /// in L2 and importing it into a fresh engine gives back the same vmcs12 bytes.
+    /// </summary>
+    [Test]
+    public void AStateExportedInL2ImportsIntoAFreshEngineAndRuns()
+    {
+        var source = Running();
+        Assert.That(source.L1VmWrite(0x6820, 0x202), Is.EqualTo(VmxResult.Succeed)); // GUEST_RFLAGS
+        Assert.That(source.L1VmResume(), Is.EqualTo(VmxResult.Succeed));
+        var state = source.ExportNestedState();
+        Assert.That(state.InL2 && state.VmxonPointer == 0x1000, Is.True);
+
+        var (target, processor) = SoftwareNested.Create<Kvm.Layout, Kvm.ControlShadows>();
+        target.ImportNestedState(state);
+        Assert.That(target.InL2, Is.True);
+        Assert.That(processor.CurrentPointer, Is.EqualTo(target.Vmcs02), "L2 runs on vmcs02");
+        Assert.That(target.ExportNestedState().Vmcs12, Is.EqualTo(state.Vmcs12));
+        target.L2Exit(CpuidExit);
+        Assert.That(target.L1VmRead(0x6820, out var rflags), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(target.L1VmRead(0x4402, out var reason), Is.EqualTo(VmxResult.Succeed));
+        Assert.That((rflags, reason), Is.EqualTo((0x202UL, 10UL)));
+        Assert.Throws<ArgumentException>(() => target.ImportNestedState(state with { Vmcs12 = new byte[3] }));
+    }
 }

@@ -59,7 +59,10 @@ public sealed record NestedVmxOptions
     /// </summary>
     public bool L1VmcsShadowing { get; init; } = true;
 
-    /// <summary>L1's VMXON region (guest-physical): VMPTRLD and VMCLEAR refuse it.</summary>
+    /// <summary>
+    /// L1's VMXON region (guest-physical) when the engine starts: L1 begins in VMX operation; VMPTRLD and VMCLEAR refuse
+    /// the pointer. <c>L1VmxOff</c> and <c>L1VmxOn</c> change it.
+    /// </summary>
     public ulong L1VmxonPointer { get; init; } = 0x1000;
 
     /// <summary>L1's MAXPHYADDR.</summary>
@@ -82,8 +85,15 @@ internal enum PlantedBug
     SkipShadowFlushOnVmclear = 2,
 }
 
-/// <summary>What <c>ExportNestedState</c> returns: the current vmcs12 (flushed) and L1's VMCS regions.</summary>
-public sealed record NestedState(ulong CurrentVmcs12, byte[]? Vmcs12, IReadOnlyDictionary<ulong, byte[]> L1Regions, bool InL2);
+/// <summary>
+/// What <c>ExportNestedState</c> returns and <c>ImportNestedState</c> takes (KVM_GET/SET_NESTED_STATE): the current vmcs12
+/// (flushed) and L1's VMCS regions.
+/// </summary>
+public sealed record NestedState(ulong CurrentVmcs12, byte[]? Vmcs12, IReadOnlyDictionary<ulong, byte[]> L1Regions, bool InL2)
+{
+    /// <summary>L1's VMXON pointer; -1 (<see cref="ulong.MaxValue"/>) when L1 is not in VMX operation (KVM's vmxon_pa).</summary>
+    public ulong VmxonPointer { get; init; }
+}
 
 /// <summary>
 /// Every operation of the nested engine, counted; subtract two snapshots to measure a span. L0's instructions are
@@ -137,7 +147,10 @@ public readonly record struct NestedCounters
     /// <summary>L1 VMWRITEs served by the shadow VMCS without an exit.</summary>
     public long ShadowedVmwrites { get; init; }
 
-    public long L1Exits => ExitsVmread + ExitsVmwrite + ExitsVmptrld + ExitsVmclear + ExitsVmlaunch + ExitsVmresume;
+    /// <summary>L1's VMPTRST, VMXON and VMXOFF: they always exit, and nothing in the manifest changes what they cost.</summary>
+    public long ExitsOther { get; init; }
+
+    public long L1Exits => ExitsVmread + ExitsVmwrite + ExitsVmptrld + ExitsVmclear + ExitsVmlaunch + ExitsVmresume + ExitsOther;
 
     public long Exits(ExitCause cause) => cause switch
     {
@@ -157,6 +170,7 @@ public readonly record struct NestedCounters
         ExitsVmclear = a.ExitsVmclear - b.ExitsVmclear,
         ExitsVmlaunch = a.ExitsVmlaunch - b.ExitsVmlaunch,
         ExitsVmresume = a.ExitsVmresume - b.ExitsVmresume,
+        ExitsOther = a.ExitsOther - b.ExitsOther,
         VmReads = a.VmReads - b.VmReads,
         VmWrites = a.VmWrites - b.VmWrites,
         ControlVmWrites = a.ControlVmWrites - b.ControlVmWrites,
@@ -177,7 +191,7 @@ public readonly record struct NestedCounters
 /// <summary>The mutable tallies behind <see cref="NestedCounters"/>; one per engine, shared with its counting backend.</summary>
 internal sealed class CounterBox
 {
-    public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume;
+    public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume, ExitsOther;
     public long VmReads, VmWrites, ControlVmWrites, VmPtrLds, VmClears, FullConsistencyChecks;
     public long NestedEntries, NestedExits, VcpuStateSwitches, ShadowSyncs, RareSyncs, RuntimeLookups, ShadowedVmreads, ShadowedVmwrites;
 
@@ -197,6 +211,7 @@ internal sealed class CounterBox
         ExitsVmclear = ExitsVmclear,
         ExitsVmlaunch = ExitsVmlaunch,
         ExitsVmresume = ExitsVmresume,
+        ExitsOther = ExitsOther,
         VmReads = VmReads,
         VmWrites = VmWrites,
         ControlVmWrites = ControlVmWrites,
@@ -289,6 +304,16 @@ public sealed class L1Memory
     }
 
     public bool TryGet(ulong address, out byte[] region) => _regions.TryGetValue(address, out region!);
+
+    /// <summary>Replaces every region with a copy of <paramref name="regions"/> (KVM_SET_NESTED_STATE).</summary>
+    internal void Replace(IReadOnlyDictionary<ulong, byte[]> regions)
+    {
+        _regions.Clear();
+        foreach (var (address, bytes) in regions)
+        {
+            _regions[address] = (byte[])bytes.Clone();
+        }
+    }
 
     internal Dictionary<ulong, byte[]> Copy()
     {

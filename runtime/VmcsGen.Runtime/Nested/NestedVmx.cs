@@ -38,6 +38,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     private CountingVmcs<TBackend> _l0;
     private TControls _controls02;
     private ulong _current = InvalidPointer;
+    private ulong _vmxon;
     private bool _inL2;
     private bool _vmcs02Launched;
     private bool _needShadowSync;
@@ -77,6 +78,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         }
 
         _vmcs12 = new byte[TLayout.Size];
+        _vmxon = Options.L1VmxonPointer;
         Memory = new L1Memory(TLayout.Size);
         Vmcs01 = vmcs01;
         Vmcs02 = vmcs02;
@@ -161,8 +163,8 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
     public NestedCounters Counters => _box.Snapshot();
 
-    /// <summary>L1 executes VMREAD.</summary>
-    public VmxResult L1VmRead(uint encoding, out ulong value)
+    /// <summary>L1 executes VMREAD; <paramref name="encoding"/> is the whole register (bits 63:15 set: the CPU exits, L0 fails it with 12).</summary>
+    public VmxResult L1VmRead(ulong encoding, out ulong value)
     {
         RequireL1();
         var outcome = _cpu.NonRootVmRead(encoding, out value);
@@ -174,6 +176,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
         _box.ExitsVmread++;
         value = 0;
+        if (_vmxon == InvalidPointer)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (_current == InvalidPointer)
         {
             return VmxResult.FailInvalid;
@@ -189,11 +196,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             EnsureRareSynced();
         }
 
-        return TLayout.Read(_vmcs12, encoding, out value);
+        return TLayout.Read(_vmcs12, field.Encoding, out value);
     }
 
-    /// <summary>L1 executes VMWRITE.</summary>
-    public VmxResult L1VmWrite(uint encoding, ulong value)
+    /// <summary>L1 executes VMWRITE; <paramref name="encoding"/> is the whole register.</summary>
+    public VmxResult L1VmWrite(ulong encoding, ulong value)
     {
         RequireL1();
         var outcome = _cpu.NonRootVmWrite(encoding, value);
@@ -204,6 +211,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         }
 
         _box.ExitsVmwrite++;
+        if (_vmxon == InvalidPointer)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (_current == InvalidPointer)
         {
             return VmxResult.FailInvalid;
@@ -224,21 +236,21 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             EnsureRareSynced();
         }
 
-        if (IsSegmentAccessRights(encoding))
+        if (IsSegmentAccessRights(field.Encoding))
         {
             value &= ArBytesMask;
         }
 
-        TLayout.Write(_vmcs12, encoding, value);
-        if (field.Class == FieldClass.ShadowRo && Options.UseShadowVmcs && (_vmreadBitmap[encoding >> 3] & (1 << (int)(encoding & 7))) == 0 && !_needShadowSync)
+        TLayout.Write(_vmcs12, field.Encoding, value);
+        if (field.Class == FieldClass.ShadowRo && Options.UseShadowVmcs && (_vmreadBitmap[field.Encoding >> 3] & (1 << (int)(field.Encoding & 7))) == 0 && !_needShadowSync)
         {
             // L1 reads this field from the shadow VMCS without exiting: put the new value there too.
             EnterShadow();
-            Check(_l0.VmWrite(encoding, value), "VMWRITE shadow");
+            Check(_l0.VmWrite(field.Encoding, value), "VMWRITE shadow");
             LeaveShadow();
         }
 
-        _dirty |= TLayout.DirtyGroupOf(encoding);
+        _dirty |= TLayout.DirtyGroupOf(field.Encoding);
         return VmxResult.Succeed;
     }
 
@@ -247,12 +259,17 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     {
         RequireL1();
         _box.ExitsVmptrld++;
+        if (_vmxon == InvalidPointer)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (!ValidL1Address(address))
         {
             return VmFail(VmxInstructionError.VmptrldInvalidAddress);
         }
 
-        if (address == Options.L1VmxonPointer)
+        if (address == _vmxon)
         {
             return VmFail(VmxInstructionError.VmptrldVmxonPointer);
         }
@@ -272,17 +289,154 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         image.CopyTo(_vmcs12, 0);
         _current = address;
         _dirty = TLayout.AllDirtyGroups;
-        if (Options.UseShadowVmcs)
-        {
-            // set_current_vmptr: shadowing on, the link pointer at the shadow VMCS.
-            _vmcs01Secondary |= VmxCapabilities.SecondaryVmcsShadowing;
-            Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
-            Check(_l0.VmWrite(VmcsLinkPointer, Shadow), "VMWRITE vmcs01 VMCS_LINK_POINTER");
-            _needShadowSync = true;
-        }
-
+        EnableShadowing();
         ResumeL1();
         return VmxResult.Succeed;
+    }
+
+    /// <summary>L1 executes VMPTRST: always an exit (no shadowing); the current-VMCS pointer, -1 without one.</summary>
+    public VmxResult L1VmPtrSt(out ulong pointer)
+    {
+        RequireL1();
+        _box.ExitsOther++;
+        pointer = _current;
+        if (_vmxon == InvalidPointer)
+        {
+            pointer = 0;
+            return VmxResult.InvalidOpcode;
+        }
+
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>
+    /// L1 executes VMXON with its region at <paramref name="address"/> (KVM's handle_vmxon): in VMX operation, VMfail(15);
+    /// a misaligned or too-wide pointer, or a region (in <see cref="Memory"/>) whose first 32 bits are not the VMCS12
+    /// revision, VMfailInvalid. CR0/CR4 and IA32_FEATURE_CONTROL checks (#UD/#GP) are L1's CPU's business and not modelled.
+    /// </summary>
+    public VmxResult L1VmxOn(ulong address)
+    {
+        RequireL1();
+        _box.ExitsOther++;
+        if (_vmxon != InvalidPointer)
+        {
+            return VmFail(VmxInstructionError.VmxonInVmxRootOperation);
+        }
+
+        if (!ValidL1Address(address) || !Memory.TryGet(address, out var region) || BinaryPrimitives.ReadUInt32LittleEndian(region) != TLayout.Revision)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        _vmxon = address;
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>
+    /// L1 executes VMXOFF (KVM's handle_vmxoff → free_nested): the current vmcs12 is dropped without being written back
+    /// (the SDM leaves its memory undefined), shadowing goes off, and every VMX instruction but VMXON is #UD until VMXON.
+    /// </summary>
+    public VmxResult L1VmxOff()
+    {
+        RequireL1();
+        _box.ExitsOther++;
+        if (_vmxon == InvalidPointer)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
+        DisableShadowing();
+        _current = InvalidPointer;
+        _needShadowSync = false;
+        _rareStale = false;
+        _vmxon = InvalidPointer;
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>
+    /// While L2 runs, L0 emulates an L2 WRMSR that L1 does not intercept and writes the value through to vmcs12 and vmcs02,
+    /// as KVM's vmx_set_msr does for SYSENTER_*, DEBUGCTL and PAT: the way a <c>no-sync</c> guest field changes in L2.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">L2 is not running.</exception>
+    /// <exception cref="ArgumentException">The field is not in the layout or not present on L0's CPU.</exception>
+    public void L2WriteThrough(uint encoding, ulong value)
+    {
+        if (!_inL2)
+        {
+            throw new InvalidOperationException("L2WriteThrough: L2 is not running.");
+        }
+
+        if (!Supported(encoding, out var field))
+        {
+            throw new ArgumentException($"L2WriteThrough: 0x{encoding:X4} is not a field of {TLayout.Name} on this CPU.", nameof(encoding));
+        }
+
+        TLayout.Write(_vmcs12, field.Encoding, value);
+        Check(_l0.VmWrite(field.Encoding, value), "VMWRITE vmcs02 (write-through)");
+    }
+
+    /// <summary>
+    /// KVM_SET_NESTED_STATE: L2 (if running) is left without a VM exit, the current vmcs12 dropped, and the exported state
+    /// taken as the engine's own: L1's regions, the VMXON pointer, the current vmcs12 (all of it dirty, the shadow VMCS
+    /// refreshed before L1 runs) and, when <see cref="NestedState.InL2"/>, a VM entry into L2 on a vmcs02 prepared from it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state is inconsistent (a vmcs12 of the wrong size, or InL2 without one).</exception>
+    public void ImportNestedState(NestedState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var hasCurrent = state.CurrentVmcs12 != InvalidPointer;
+        if (hasCurrent != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != TLayout.Size))
+        {
+            throw new ArgumentException($"ImportNestedState: the vmcs12 must be {TLayout.Size} bytes exactly when there is a current VMCS pointer.", nameof(state));
+        }
+
+        if ((state.InL2 && !hasCurrent) || (hasCurrent && state.VmxonPointer == InvalidPointer))
+        {
+            throw new ArgumentException("ImportNestedState: L2 cannot run, nor a vmcs12 be current, outside VMX operation.", nameof(state));
+        }
+
+        if (_inL2)
+        {
+            SwitchVcpu();
+            Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
+            _inL2 = false;
+        }
+
+        DisableShadowing();
+        Memory.Replace(state.L1Regions);
+        _vmxon = state.VmxonPointer;
+        _current = state.CurrentVmcs12;
+        _needShadowSync = false;
+        _rareStale = false;
+        if (!hasCurrent)
+        {
+            return;
+        }
+
+        state.Vmcs12!.CopyTo(_vmcs12, 0);
+        _dirty = TLayout.AllDirtyGroups;
+        EnableShadowing();
+        if (!state.InL2)
+        {
+            ResumeL1();
+            return;
+        }
+
+        // nested_vmx_enter_non_root_mode from set_nested_state: vmcs02 prepared in full from vmcs12, then the entry.
+        var launched = BinaryPrimitives.ReadUInt32LittleEndian(_vmcs12.AsSpan(8)) != 0;
+        _needShadowSync = Options.UseShadowVmcs; // the shadow VMCS holds nothing of this vmcs12: do not flush it
+        EnterVmcs02(launch: !launched);
+
+        // vmcs02's exit information is what the CPU left there at L2's last exit, which vmcs12 holds: put it back (as the
+        // CPU, uncounted), so an export in L2, which syncs vmcs02 into vmcs12, gives back what was imported.
+        foreach (var field in TLayout.Fields)
+        {
+            if (field.Type == FieldType.ExitInformation && field.Encoding != VmInstructionError && Present(field))
+            {
+                TLayout.Read(_vmcs12, field.Encoding, out var value);
+                Check(_cpu.VmWrite(field.Encoding, value), "restore vmcs02 exit information");
+            }
+        }
     }
 
     /// <summary>L1 executes VMCLEAR.</summary>
@@ -290,12 +444,17 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     {
         RequireL1();
         _box.ExitsVmclear++;
+        if (_vmxon == InvalidPointer)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (!ValidL1Address(address))
         {
             return VmFail(VmxInstructionError.VmclearInvalidAddress);
         }
 
-        if (address == Options.L1VmxonPointer)
+        if (address == _vmxon)
         {
             return VmFail(VmxInstructionError.VmclearVmxonPointer);
         }
@@ -376,7 +535,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             }
         }
 
-        return new NestedState(_current, _current == InvalidPointer ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2);
+        return new NestedState(_current, _current == InvalidPointer ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2) { VmxonPointer = _vmxon };
     }
 
     private VmxResult Enter(bool launch)
@@ -389,6 +548,11 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         else
         {
             _box.ExitsVmresume++;
+        }
+
+        if (_vmxon == InvalidPointer)
+        {
+            return VmxResult.InvalidOpcode;
         }
 
         if (_current == InvalidPointer)
@@ -407,6 +571,13 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             return VmFail(VmxInstructionError.VmresumeNonLaunchedVmcs);
         }
 
+        EnterVmcs02(launch);
+        return VmxResult.Succeed;
+    }
+
+    /// <summary>nested_vmx_enter_non_root_mode: flush the shadow, prepare vmcs02 from vmcs12, enter L2.</summary>
+    private void EnterVmcs02(bool launch)
+    {
         FlushShadow();
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
@@ -448,7 +619,6 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
         _box.NestedEntries++;
         _inL2 = true;
-        return VmxResult.Succeed;
     }
 
     /// <summary>Copies L1's writes from the shadow VMCS into vmcs12 (RW fields), unless vmcs12 is the newer copy.</summary>
@@ -619,16 +789,32 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             _vmcs12.CopyTo(image, 0);
         }
 
+        DisableShadowing();
+        _needShadowSync = false;
+        _current = InvalidPointer;
+    }
+
+    /// <summary>set_current_vmptr: shadowing on, the link pointer at the shadow VMCS, which is now behind vmcs12.</summary>
+    private void EnableShadowing()
+    {
         if (Options.UseShadowVmcs)
         {
-            // vmx_disable_shadow_vmcs: shadowing off and link pointer -1, so L1's accesses exit and fail as the SDM says.
+            _vmcs01Secondary |= VmxCapabilities.SecondaryVmcsShadowing;
+            Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
+            Check(_l0.VmWrite(VmcsLinkPointer, Shadow), "VMWRITE vmcs01 VMCS_LINK_POINTER");
+            _needShadowSync = true;
+        }
+    }
+
+    /// <summary>vmx_disable_shadow_vmcs: shadowing off and link pointer -1, so L1's accesses exit and fail as the SDM says.</summary>
+    private void DisableShadowing()
+    {
+        if (Options.UseShadowVmcs && (_vmcs01Secondary & VmxCapabilities.SecondaryVmcsShadowing) != 0)
+        {
             _vmcs01Secondary &= ~VmxCapabilities.SecondaryVmcsShadowing;
             Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
             Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
         }
-
-        _needShadowSync = false;
-        _current = InvalidPointer;
     }
 
     private void SwitchVcpu()
@@ -639,7 +825,12 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         }
     }
 
-    private bool Supported(uint encoding, out VmcsFieldDescriptor field) => TLayout.TryGetField(encoding, out field) && Present(field);
+    /// <summary>KVM's get_vmcs12_field_offset: an encoding with bits 63:15 set is no field.</summary>
+    private bool Supported(ulong encoding, out VmcsFieldDescriptor field)
+    {
+        field = default;
+        return (encoding >> 15) == 0 && TLayout.TryGetField((uint)encoding, out field) && Present(field);
+    }
 
     private bool Present(VmcsFieldDescriptor field) => field.FeatureMask == 0 || (_features & field.FeatureMask) != 0;
 

@@ -24,6 +24,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     private readonly ulong _vmcs02;
     private TBackend _cpu;
     private ulong _current = None;
+    private ulong _vmxon;
     private bool _inL2;
     private bool _launched02;
 
@@ -34,6 +35,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         _vmwriteAny = _options.L1VmwriteAny ?? TLayout.VmwriteAny;
         _cpu = backend;
         _vmcs02 = vmcs02;
+        _vmxon = _options.L1VmxonPointer;
         Memory = new L1Memory(TLayout.Size);
         foreach (var field in TLayout.Fields)
         {
@@ -60,21 +62,31 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public bool InL2 => _inL2;
 
-    public VmxResult L1VmRead(uint encoding, out ulong value)
+    public VmxResult L1VmRead(ulong encoding, out ulong value)
     {
         NotInL2();
         value = 0;
+        if (_vmxon == None)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (_current == None)
         {
             return VmxResult.FailInvalid;
         }
 
-        return Known(encoding) ? TLayout.Read(_vmcs12, encoding, out value) : Fail(VmxInstructionError.UnsupportedVmcsComponent);
+        return Known(encoding) ? TLayout.Read(_vmcs12, (uint)encoding, out value) : Fail(VmxInstructionError.UnsupportedVmcsComponent);
     }
 
-    public VmxResult L1VmWrite(uint encoding, ulong value)
+    public VmxResult L1VmWrite(ulong encoding, ulong value)
     {
         NotInL2();
+        if (_vmxon == None)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (_current == None)
         {
             return VmxResult.FailInvalid;
@@ -85,25 +97,115 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             return Fail(VmxInstructionError.UnsupportedVmcsComponent);
         }
 
-        if (VmcsEncoding.Type(encoding) == FieldType.ExitInformation && !_vmwriteAny)
+        if (VmcsEncoding.Type((uint)encoding) == FieldType.ExitInformation && !_vmwriteAny)
         {
             return Fail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
 
         // L0 masks guest segment access rights as the CPU would (ES..TR AR bytes).
         var masked = encoding is >= 0x4814 and <= 0x4822 && encoding % 2 == 0 ? value & 0x1F0FF : value;
-        return TLayout.Write(_vmcs12, encoding, masked);
+        return TLayout.Write(_vmcs12, (uint)encoding, masked);
+    }
+
+    public VmxResult L1VmPtrSt(out ulong pointer)
+    {
+        NotInL2();
+        pointer = _vmxon == None ? 0 : _current;
+        return _vmxon == None ? VmxResult.InvalidOpcode : VmxResult.Succeed;
+    }
+
+    public VmxResult L1VmxOn(ulong address)
+    {
+        NotInL2();
+        if (_vmxon != None)
+        {
+            return Fail(VmxInstructionError.VmxonInVmxRootOperation);
+        }
+
+        if (BadAddress(address) || !Memory.TryGet(address, out var region) || BitConverter.ToUInt32(region, 0) != TLayout.Revision)
+        {
+            return VmxResult.FailInvalid;
+        }
+
+        _vmxon = address;
+        return VmxResult.Succeed;
+    }
+
+    public VmxResult L1VmxOff()
+    {
+        NotInL2();
+        if (_vmxon == None)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
+        _current = None; // dropped, not written back
+        _vmxon = None;
+        return VmxResult.Succeed;
+    }
+
+    public void L2WriteThrough(uint encoding, ulong value)
+    {
+        if (!_inL2)
+        {
+            throw new InvalidOperationException("L2WriteThrough: L2 is not running.");
+        }
+
+        if (!Known(encoding))
+        {
+            throw new ArgumentException($"L2WriteThrough: 0x{encoding:X4} is not a field here.", nameof(encoding));
+        }
+
+        // vmcs02 only: every guest-state field comes back into vmcs12 on the next exit.
+        Expect(_cpu.VmWrite(encoding, value));
+    }
+
+    public void ImportNestedState(NestedState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if ((state.CurrentVmcs12 != None) != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != _vmcs12.Length)
+            || (state.InL2 && state.CurrentVmcs12 == None) || (state.CurrentVmcs12 != None && state.VmxonPointer == None))
+        {
+            throw new ArgumentException("ImportNestedState: inconsistent state.", nameof(state));
+        }
+
+        _inL2 = false;
+        Memory.Replace(state.L1Regions);
+        _vmxon = state.VmxonPointer;
+        _current = state.CurrentVmcs12;
+        if (state.Vmcs12 is not null)
+        {
+            Array.Copy(state.Vmcs12, _vmcs12, _vmcs12.Length);
+        }
+
+        if (state.InL2)
+        {
+            EnterL2(setLaunched: BitConverter.ToUInt32(_vmcs12, 8) == 0);
+            foreach (var field in _fromVmcs02)
+            {
+                if (field.Type == FieldType.ExitInformation)
+                {
+                    TLayout.Read(_vmcs12, field.Encoding, out var value);
+                    Expect(_cpu.VmWrite(field.Encoding, value)); // as the CPU left it at L2's last exit
+                }
+            }
+        }
     }
 
     public VmxResult L1VmPtrLd(ulong address)
     {
         NotInL2();
+        if (_vmxon == None)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (BadAddress(address))
         {
             return Fail(VmxInstructionError.VmptrldInvalidAddress);
         }
 
-        if (address == _options.L1VmxonPointer)
+        if (address == _vmxon)
         {
             return Fail(VmxInstructionError.VmptrldVmxonPointer);
         }
@@ -127,12 +229,17 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     public VmxResult L1VmClear(ulong address)
     {
         NotInL2();
+        if (_vmxon == None)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (BadAddress(address))
         {
             return Fail(VmxInstructionError.VmclearInvalidAddress);
         }
 
-        if (address == _options.L1VmxonPointer)
+        if (address == _vmxon)
         {
             return Fail(VmxInstructionError.VmclearVmxonPointer);
         }
@@ -181,12 +288,17 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             CopyBack();
         }
 
-        return new NestedState(_current, _current == None ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2);
+        return new NestedState(_current, _current == None ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2) { VmxonPointer = _vmxon };
     }
 
     private VmxResult Run(bool launch)
     {
         NotInL2();
+        if (_vmxon == None)
+        {
+            return VmxResult.InvalidOpcode;
+        }
+
         if (_current == None)
         {
             return VmxResult.FailInvalid;
@@ -203,6 +315,12 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             return Fail(VmxInstructionError.VmresumeNonLaunchedVmcs);
         }
 
+        EnterL2(launch);
+        return VmxResult.Succeed;
+    }
+
+    private void EnterL2(bool setLaunched)
+    {
         Expect(_cpu.VmPtrLd(_vmcs02));
         foreach (var field in _toVmcs02)
         {
@@ -218,13 +336,12 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
         Expect(_launched02 ? _cpu.VmResume() : _cpu.VmLaunch());
         _launched02 = true;
-        if (launch)
+        if (setLaunched)
         {
             BitConverter.TryWriteBytes(_vmcs12.AsSpan(8), 1u);
         }
 
         _inL2 = true;
-        return VmxResult.Succeed;
     }
 
     private void CopyBack()
@@ -244,8 +361,8 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         }
     }
 
-    private bool Known(uint encoding) =>
-        TLayout.TryGetField(encoding, out var field) && (field.FeatureMask == 0 || (_features & field.FeatureMask) != 0);
+    private bool Known(ulong encoding) =>
+        encoding < 0x8000 && TLayout.TryGetField((uint)encoding, out var field) && (field.FeatureMask == 0 || (_features & field.FeatureMask) != 0);
 
     private bool BadAddress(ulong address) => address % 4096 != 0 || address >= 1ul << _options.L1PhysicalAddressWidth;
 

@@ -42,11 +42,19 @@ public sealed class VmcsGenerator : IIncrementalGenerator
             .Select(static (input, _) => input.Right ? input.Left with { Layouts = EquatableArray<ReferencedLayout>.Empty } : input.Left)
             .WithTrackingName(TrackingNames.CompilationDetails);
 
-        var allModels = models
+        // Which manifests generate (the first by path per layout namespace, none a reference already holds): only their
+        // paths, so an edit inside one manifest leaves this Unchanged and every other manifest's output Cached.
+        var winners = models
             .Collect()
             .Combine(references)
-            .Select(static (input, _) => ManifestSet.Distinct(input.Left, input.Right))
-            .WithTrackingName(TrackingNames.AllModels);
+            .Select(static (input, _) => ManifestSet.Distinct(input.Left, input.Right).Select(m => m.FilePath).ToEquatableArray())
+            .WithTrackingName(TrackingNames.Winners);
+
+        // One source output per manifest (NetEscapades.EnumGenerators' pattern): editing one regenerates only its files.
+        var sources = models
+            .Combine(winners)
+            .Select(static (input, _) => input.Left is { } manifest && input.Right.Contains(manifest.FilePath) ? manifest : null)
+            .WithTrackingName(TrackingNames.Sources);
 
         var diagnostics = bound
             .Select(static (result, _) => result.Diagnostics)
@@ -59,7 +67,7 @@ public sealed class VmcsGenerator : IIncrementalGenerator
             .Select(static (input, _) => ManifestSet.Check(input.Left, input.Right))
             .WithTrackingName(TrackingNames.Layouts);
 
-        context.RegisterSourceOutput(allModels, static (spc, manifests) => SourceEmitter.EmitAll(spc, manifests));
+        context.RegisterSourceOutput(sources, static (spc, manifest) => SourceEmitter.Emit(spc, manifest));
         context.RegisterSourceOutput(diagnostics, static (spc, list) => Report(spc, Cap(list)));
         context.RegisterSourceOutput(layoutDiagnostics, static (spc, list) => Report(spc, list));
     }

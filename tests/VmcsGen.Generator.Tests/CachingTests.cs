@@ -13,11 +13,11 @@ namespace VmcsGen.Generator.Tests;
 /// <summary>The incremental pipeline does no work it need not do, and its models hold no Roslyn objects.</summary>
 public sealed class CachingTests
 {
-    private static readonly string[] SourceSteps = [TrackingNames.Models, TrackingNames.AllModels];
+    private static readonly string[] SourceSteps = [TrackingNames.Models, TrackingNames.Sources];
 
     private static readonly string[] AllSteps =
     [
-        TrackingNames.Manifests, TrackingNames.Bound, TrackingNames.Models, TrackingNames.AllModels,
+        TrackingNames.Manifests, TrackingNames.Bound, TrackingNames.Models, TrackingNames.Winners, TrackingNames.Sources,
         TrackingNames.Diagnostics, TrackingNames.Layouts, TrackingNames.CompilationDetails,
     ];
 
@@ -71,6 +71,34 @@ public sealed class CachingTests
         }
     }
 
+    /// <summary>One source output per manifest: reclassifying a field of kvm.vmcs regenerates kvm's files only.</summary>
+    [Test]
+    public void EditingOneOfTwoManifestsRegeneratesOnlyItsSources()
+    {
+        var kvmText = TestHelpers.ReadShippedManifest("kvm.vmcs");
+        var kvm = new InMemoryAdditionalText("fields/kvm.vmcs", kvmText);
+        var minimal = new InMemoryAdditionalText("fields/minimal.vmcs", TestHelpers.ReadShippedManifest("minimal.vmcs"));
+        var compilation = TestHelpers.CreateCompilation();
+        var driver = TestHelpers.CreateDriver(kvm, minimal).RunGenerators(compilation);
+        var before = driver.GetRunResult().GeneratedTrees.Where(t => t.FilePath.Contains(".Minimal.", StringComparison.Ordinal)).ToArray();
+        Assert.That(before, Has.Length.EqualTo(Emit.SourceEmitter.PartCount));
+
+        var edited = kvmText.Replace("GUEST_ACTIVITY_STATE           0x4826  @916", "GUEST_ACTIVITY_STATE           0x4826  @916  rare-sync", StringComparison.Ordinal);
+        Assert.That(edited, Is.Not.EqualTo(kvmText), "the edit applies");
+        driver = driver.ReplaceAdditionalText(kvm, new InMemoryAdditionalText(kvm.Path, edited)).RunGenerators(compilation);
+        var result = driver.GetRunResult();
+        var steps = result.Results.Single().TrackedSteps;
+
+        Assert.That(Reasons(steps[TrackingNames.Winners]), Is.All.AnyOf(IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged), "the set of generating manifests did not change");
+        var sources = steps[TrackingNames.Sources].SelectMany(r => r.Outputs).ToArray();
+        Assert.That(sources, Has.Length.EqualTo(2));
+        Assert.That(sources.Count(o => o.Reason == IncrementalStepRunReason.Modified), Is.EqualTo(1), "kvm's output reruns");
+        Assert.That(sources.Count(o => o.Reason == IncrementalStepRunReason.Cached), Is.EqualTo(1), "minimal's output does not");
+        var after = result.GeneratedTrees.Where(t => t.FilePath.Contains(".Minimal.", StringComparison.Ordinal)).ToArray();
+        Assert.That(after.Select(t => t.ToString()), Is.EqualTo(before.Select(t => t.ToString())));
+        Assert.That(result.GeneratedTrees, Has.Length.EqualTo(2 * Emit.SourceEmitter.PartCount));
+    }
+
     [Test]
     public void AnUnrelatedCSharpEditLeavesManifestStepsCached()
     {
@@ -84,7 +112,7 @@ public sealed class CachingTests
             Assert.That(Reasons(steps[name]), Is.All.EqualTo(IncrementalStepRunReason.Cached), name);
         }
 
-        foreach (var name in new[] { TrackingNames.AllModels, TrackingNames.Layouts })
+        foreach (var name in new[] { TrackingNames.Winners, TrackingNames.Sources, TrackingNames.Layouts })
         {
             Assert.That(Reasons(steps[name]), Is.All.AnyOf(IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged), name);
         }

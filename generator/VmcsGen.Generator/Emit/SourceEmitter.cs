@@ -25,17 +25,20 @@ internal static class SourceEmitter
     /// <summary>How many sources each manifest produces.</summary>
     public static int PartCount => Parts.Length;
 
-    public static void EmitAll(SourceProductionContext context, EquatableArray<VmcsManifest> manifests)
+    /// <summary>Emits every part of one manifest; nothing for null (a manifest with errors, or one that lost its namespace).</summary>
+    public static void Emit(SourceProductionContext context, VmcsManifest? manifest)
     {
-        foreach (var manifest in manifests)
+        if (manifest is null)
         {
-            foreach (var (part, summary, emit) in Parts)
-            {
-                context.CancellationToken.ThrowIfCancellationRequested();
-                var writer = GeneratedHeader.Create(manifest, summary);
-                emit(writer, manifest);
-                context.AddSource(manifest.Namespace + "." + part + ".g.cs", writer.ToSourceText());
-            }
+            return;
+        }
+
+        foreach (var (part, summary, emit) in Parts)
+        {
+            context.CancellationToken.ThrowIfCancellationRequested();
+            var writer = GeneratedHeader.Create(manifest, summary);
+            emit(writer, manifest);
+            context.AddSource(manifest.Namespace + "." + part + ".g.cs", writer.ToSourceText());
         }
     }
 }

@@ -1,7 +1,18 @@
+// One source of VMX encoding facts: compiled into the runtime (public, namespace VmcsGen) and, as a linked file, into the
+// generator (internal, namespace VmcsGen.Generator), dotnet/runtime's Common/src pattern.
+#if VMCSGEN_GENERATOR
+namespace VmcsGen.Generator;
+#else
 namespace VmcsGen;
+#endif
 
 /// <summary>Encoding bits 14:13: the width of a VMCS field.</summary>
-public enum FieldWidth : byte
+#if VMCSGEN_GENERATOR
+internal
+#else
+public
+#endif
+enum FieldWidth : byte
 {
     Bits16 = 0,
     Bits64 = 1,
@@ -12,7 +23,12 @@ public enum FieldWidth : byte
 }
 
 /// <summary>Encoding bits 11:10: what the field holds.</summary>
-public enum FieldType : byte
+#if VMCSGEN_GENERATOR
+internal
+#else
+public
+#endif
+enum FieldType : byte
 {
     Control = 0,
 
@@ -23,7 +39,12 @@ public enum FieldType : byte
 }
 
 /// <summary>How a field moves between vmcs12, the shadow VMCS and vmcs02 (docs/MANIFEST.md).</summary>
-public enum FieldClass : byte
+#if VMCSGEN_GENERATOR
+internal
+#else
+public
+#endif
+enum FieldClass : byte
 {
     ShadowRw = 0,
     ShadowRo = 1,
@@ -33,10 +54,27 @@ public enum FieldClass : byte
 }
 
 /// <summary>Decodes a VMCS field encoding (SDM Vol. 3D Appendix B). Works for any encoding; validity is separate.</summary>
-public static class VmcsEncoding
+#if VMCSGEN_GENERATOR
+internal
+#else
+public
+#endif
+static class VmcsEncoding
 {
     /// <summary>Bits that no valid encoding sets: bits 31:15 and bit 12.</summary>
     public const uint ReservedMask = 0xFFFF_9000u;
+
+    /// <summary>VM_INSTRUCTION_ERROR: where a VMfailValid stores its number (SDM Vol. 3C §31.4).</summary>
+    public const uint VmInstructionError = 0x4400;
+
+    /// <summary>VMCS_LINK_POINTER: guest state by encoding, but no VM exit writes it.</summary>
+    public const uint VmcsLinkPointer = 0x2800;
+
+    /// <summary>The access-rights bits KVM keeps on a VMWRITE of a segment AR field (vmcs12_write_any; bits 16, 15:12, 7:0).</summary>
+    public const uint SegmentAccessRightsMask = 0x1F0FF;
+
+    /// <summary>GUEST_ES_AR_BYTES … GUEST_TR_AR_BYTES (0x4814–0x4822, even).</summary>
+    public static bool IsSegmentAccessRights(uint encoding) => encoding is >= 0x4814 and <= 0x4822 && (encoding & 1) == 0;
 
     /// <summary>True for the 32-bit access form of bits 63:32 of a 64-bit field (bit 0 set).</summary>
     public static bool IsHighAccess(uint encoding) => (encoding & 1) != 0;

@@ -69,10 +69,10 @@ public sealed class LayoutTests
             Assert.That(manifest.Size, Is.EqualTo(4096));
             Assert.That(manifest.HeaderSize, Is.EqualTo(40));
             Assert.That(manifest.Fields.First(f => f.Name == "IO_BITMAP_A").Offset, Is.EqualTo(40));
-            Assert.That(classes["GUEST_RIP"], Is.EqualTo(Model.FieldClass.Sync));
-            Assert.That(classes["VM_EXIT_REASON"], Is.EqualTo(Model.FieldClass.Sync));
-            Assert.That(classes["HOST_RIP"], Is.EqualTo(Model.FieldClass.NoSync));
-            Assert.That(classes["IO_BITMAP_A"], Is.EqualTo(Model.FieldClass.NoSync));
+            Assert.That(classes["GUEST_RIP"], Is.EqualTo(VmcsGen.Generator.FieldClass.Sync));
+            Assert.That(classes["VM_EXIT_REASON"], Is.EqualTo(VmcsGen.Generator.FieldClass.Sync));
+            Assert.That(classes["HOST_RIP"], Is.EqualTo(VmcsGen.Generator.FieldClass.NoSync));
+            Assert.That(classes["IO_BITMAP_A"], Is.EqualTo(VmcsGen.Generator.FieldClass.NoSync));
         });
     }
 

@@ -64,8 +64,8 @@ internal static class FieldEnumEmitter
 
     public static string Describe(FieldSpec field)
     {
-        var text = field.Name + " (" + GeneratedHeader.Hex(field.Encoding) + "): " + FieldEncoding.Describe(field.Width) + " " +
-            FieldEncoding.Describe(field.Type) + ", " + FieldEncoding.Keyword(field.Class) + ", vmcs12 offset " +
+        var text = field.Name + " (" + GeneratedHeader.Hex(field.Encoding) + "): " + FieldText.Describe(field.Width) + " " +
+            FieldText.Describe(field.Type) + ", " + FieldText.Keyword(field.Class) + ", vmcs12 offset " +
             field.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (field.ControlShadow)
         {

@@ -104,10 +104,10 @@ internal static class Vmcs12AccessEmitter
         var entries = new SortedDictionary<int, int>();
         foreach (var field in manifest.Fields)
         {
-            entries[CompactIndex(field.Encoding)] = field.Offset;
+            entries[VmcsEncoding.CompactIndex(field.Encoding)] = field.Offset;
             if (field.Is64Bit)
             {
-                entries[CompactIndex(field.Encoding | 1)] = field.Offset + 4;
+                entries[VmcsEncoding.CompactIndex(field.Encoding | 1)] = field.Offset + 4;
             }
         }
 
@@ -161,11 +161,5 @@ internal static class Vmcs12AccessEmitter
 
         writer.Unindent();
         writer.WriteLine("];");
-    }
-
-    public static int CompactIndex(uint encoding)
-    {
-        var e = (ushort)encoding;
-        return (ushort)((e << 6) | (e >> 10));
     }
 }

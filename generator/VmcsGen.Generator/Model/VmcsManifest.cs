@@ -16,7 +16,7 @@ internal sealed record FieldSpec(
     int FeatureBit,
     int GroupIndex)
 {
-    public int SizeInBytes => FieldEncoding.SizeInBytes(Width);
+    public int SizeInBytes => VmcsEncoding.SizeInBytes(Width);
 
     public bool Is64Bit => Width == FieldWidth.Bits64;
 }

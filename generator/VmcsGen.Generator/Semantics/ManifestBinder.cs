@@ -311,11 +311,11 @@ internal static class ManifestBinder
 
         public uint Encoding => Syntax.Encoding;
 
-        public FieldWidth Width => FieldEncoding.Width(Syntax.Encoding);
+        public FieldWidth Width => VmcsEncoding.Width(Syntax.Encoding);
 
-        public FieldType Type => FieldEncoding.Type(Syntax.Encoding);
+        public FieldType Type => VmcsEncoding.Type(Syntax.Encoding);
 
-        public int Size => FieldEncoding.SizeInBytes(Width);
+        public int Size => VmcsEncoding.SizeInBytes(Width);
 
         public int Offset { get; set; }
     }
@@ -333,10 +333,10 @@ internal static class ManifestBinder
             cancellationToken.ThrowIfCancellationRequested();
             var name = field.Name.Text;
             var encoding = field.Encoding;
-            if ((encoding & FieldEncoding.ReservedMask) != 0)
+            if ((encoding & VmcsEncoding.ReservedMask) != 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(
-                    DiagnosticDescriptors.ReservedEncodingBits, field.EncodingToken.Location, name, Hex(encoding), "0x" + Hex(encoding & FieldEncoding.ReservedMask)));
+                    DiagnosticDescriptors.ReservedEncodingBits, field.EncodingToken.Location, name, Hex(encoding), "0x" + Hex(encoding & VmcsEncoding.ReservedMask)));
                 continue;
             }
 
@@ -391,8 +391,8 @@ internal static class ManifestBinder
             byEncoding.Add(encoding, field);
             byCSharpName.Add(cSharpName, field);
 
-            var type = FieldEncoding.Type(encoding);
-            var width = FieldEncoding.Width(encoding);
+            var type = VmcsEncoding.Type(encoding);
+            var width = VmcsEncoding.Width(encoding);
             var @class = field.Class ?? (type is FieldType.GuestState or FieldType.ExitInformation ? FieldClass.Sync : FieldClass.NoSync);
             CheckClassRules(field, @class, type, width, header, diagnostics);
             pending.Add(new PendingField(field, cSharpName, @class));
@@ -434,7 +434,7 @@ internal static class ManifestBinder
         var classLocation = field.ClassToken?.Location ?? field.Name.Location;
         if (@class == FieldClass.RareSync && type != FieldType.GuestState)
         {
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RareSyncNotGuestState, classLocation, name, FieldEncoding.Describe(type)));
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RareSyncNotGuestState, classLocation, name, FieldText.Describe(type)));
         }
 
         if (@class == FieldClass.ShadowRw && type == FieldType.ExitInformation && !header.VmwriteAny)
@@ -447,12 +447,12 @@ internal static class ManifestBinder
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GroupOnShadowRw, field.GroupToken.Location, name));
         }
 
-        if (@class is FieldClass.ShadowRw or FieldClass.ShadowRo && field.Encoding == VmInstructionError)
+        if (@class is FieldClass.ShadowRw or FieldClass.ShadowRo && field.Encoding == VmcsEncoding.VmInstructionError)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShadowedInstructionError, classLocation, name));
         }
 
-        if (@class == FieldClass.ShadowRw && IsSegmentAccessRights(field.Encoding))
+        if (@class == FieldClass.ShadowRw && VmcsEncoding.IsSegmentAccessRights(field.Encoding))
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShadowRwArBytes, classLocation, name));
         }
@@ -461,11 +461,11 @@ internal static class ManifestBinder
         {
             if (type != FieldType.Control)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ControlShadowNotControl, controlShadow.Location, name, FieldEncoding.Describe(type)));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ControlShadowNotControl, controlShadow.Location, name, FieldText.Describe(type)));
             }
             else if (width is not (FieldWidth.Bits32 or FieldWidth.Bits64))
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ControlShadowWidth, controlShadow.Location, name, FieldEncoding.Describe(width)));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ControlShadowWidth, controlShadow.Location, name, FieldText.Describe(width)));
             }
         }
     }
@@ -663,10 +663,6 @@ internal static class ManifestBinder
         };
     }
 
-    public const uint VmInstructionError = 0x4400;
-
-    /// <summary>GUEST_ES_AR_BYTES (0x4814) to GUEST_TR_AR_BYTES (0x4822): by encoding, never by name.</summary>
-    public static bool IsSegmentAccessRights(uint encoding) => encoding >= 0x4814 && encoding <= 0x4822 && (encoding & 1) == 0;
 
     /// <summary><c>GUEST_ES_SELECTOR</c> → <c>GuestEsSelector</c>; <c>preemption-timer</c> → <c>PreemptionTimer</c>.</summary>
     public static string ToPascalCase(string name)
@@ -703,7 +699,7 @@ internal static class ManifestBinder
             var name = field.Syntax.Name.Text;
             if (name.EndsWith("_HIGH", StringComparison.Ordinal)
                 && byName.TryGetValue(name.Substring(0, name.Length - 5), out var full)
-                && FieldEncoding.Width(full.Encoding) == FieldWidth.Bits64)
+                && VmcsEncoding.Width(full.Encoding) == FieldWidth.Bits64)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HighFormName, field.Syntax.Name.Location, name, full.Syntax.Name.Text, Hex(full.Encoding | 1)));
             }

@@ -21,9 +21,8 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     where TBackend : struct, INestedVmcs
 {
     public const ulong InvalidPointer = ulong.MaxValue;
-    private const uint VmInstructionError = 0x4400;
-    private const uint VmcsLinkPointer = 0x2800;
-    private const uint ArBytesMask = 0x1F0FF;
+    private const uint VmInstructionError = VmcsEncoding.VmInstructionError;
+    private const uint VmcsLinkPointer = VmcsEncoding.VmcsLinkPointer;
     private const uint ProcBasedControls = 0x4002, SecondaryControls = 0x401E, VmreadBitmap = 0x2026, VmwriteBitmap = 0x2028;
 
     private readonly CounterBox _box = new();
@@ -236,9 +235,9 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             EnsureRareSynced();
         }
 
-        if (IsSegmentAccessRights(field.Encoding))
+        if (VmcsEncoding.IsSegmentAccessRights(field.Encoding))
         {
-            value &= ArBytesMask;
+            value &= VmcsEncoding.SegmentAccessRightsMask;
         }
 
         TLayout.Write(_vmcs12, field.Encoding, value);
@@ -859,7 +858,6 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     internal static bool AcceptableHeader(uint header, bool shadowing) =>
         (header & 0x7FFF_FFFF) == TLayout.Revision && ((header & 0x8000_0000) == 0 || shadowing);
 
-    internal static bool IsSegmentAccessRights(uint encoding) => encoding is >= 0x4814 and <= 0x4822 && (encoding & 1) == 0;
 
     private static void Check(VmxResult result, string what)
     {

@@ -51,7 +51,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
             // The CPU writes guest state and exit information on a VM exit; VM_INSTRUCTION_ERROR only on a VMfail. The VMCS
             // link pointer is guest state by encoding but no VM exit writes it, and vmcs02's is L0's own (-1).
-            if ((field.Type is FieldType.GuestState && field.Encoding != 0x2800) || (field.Type is FieldType.ExitInformation && field.Encoding != 0x4400))
+            if ((field.Type is FieldType.GuestState && field.Encoding != VmcsEncoding.VmcsLinkPointer) || (field.Type is FieldType.ExitInformation && field.Encoding != VmcsEncoding.VmInstructionError))
             {
                 _fromVmcs02.Add(field);
             }
@@ -103,7 +103,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         }
 
         // L0 masks guest segment access rights as the CPU would (ES..TR AR bytes).
-        var masked = encoding is >= 0x4814 and <= 0x4822 && encoding % 2 == 0 ? value & 0x1F0FF : value;
+        var masked = VmcsEncoding.IsSegmentAccessRights((uint)encoding) ? value & VmcsEncoding.SegmentAccessRightsMask : value;
         return TLayout.Write(_vmcs12, (uint)encoding, masked);
     }
 
@@ -329,9 +329,9 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         }
 
         // vmcs02's link pointer is L0's business: -1, never L1's guest-physical address (KVM's prepare_vmcs02_constant_state).
-        if (TLayout.TryGetField(0x2800, out _))
+        if (TLayout.TryGetField(VmcsEncoding.VmcsLinkPointer, out _))
         {
-            Expect(_cpu.VmWrite(0x2800, ulong.MaxValue));
+            Expect(_cpu.VmWrite(VmcsEncoding.VmcsLinkPointer, ulong.MaxValue));
         }
 
         Expect(_launched02 ? _cpu.VmResume() : _cpu.VmLaunch());
@@ -373,7 +373,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             return VmxResult.FailInvalid;
         }
 
-        TLayout.Write(_vmcs12, 0x4400, (ulong)error); // VM_INSTRUCTION_ERROR, if the layout has it
+        TLayout.Write(_vmcs12, VmcsEncoding.VmInstructionError, (ulong)error); // if the layout has it
         return VmxResult.FailValid(error);
     }
 

@@ -31,8 +31,8 @@ public sealed class SoftwareVmx
     public const int LaunchStateOffset = 8;
     public const int FieldsOffset = 16;
 
-    private const uint VmInstructionErrorEncoding = 0x4400, ExitReasonEncoding = 0x4402, ExitQualificationEncoding = 0x6400,
-        ExitInstructionLengthEncoding = 0x440C, InstructionInfoEncoding = 0x440E, LinkPointerEncoding = 0x2800,
+    private const uint VmInstructionErrorEncoding = VmcsEncoding.VmInstructionError, ExitReasonEncoding = 0x4402, ExitQualificationEncoding = 0x6400,
+        ExitInstructionLengthEncoding = 0x440C, InstructionInfoEncoding = 0x440E, LinkPointerEncoding = VmcsEncoding.VmcsLinkPointer,
         ProcBasedEncoding = 0x4002, SecondaryEncoding = 0x401E, VmreadBitmapEncoding = 0x2026, VmwriteBitmapEncoding = 0x2028;
 
     private readonly Dictionary<ulong, Region> _regions = new();
@@ -922,7 +922,7 @@ public sealed class SoftwareVmx
     }
 
     private ulong MaskAccessRights(uint encoding, ulong value) =>
-        Profile.AccessRightsWriteMask != 0xFFFF_FFFF && encoding is >= 0x4814 and <= 0x4822 && (encoding & 1) == 0 ? value & Profile.AccessRightsWriteMask : value;
+        Profile.AccessRightsWriteMask != 0xFFFF_FFFF && VmcsEncoding.IsSegmentAccessRights(encoding) ? value & Profile.AccessRightsWriteMask : value;
 
     private int CountRead(uint encoding)
     {

@@ -123,7 +123,7 @@ public sealed record VmxProfile
         Revision = Layouts.Kvm.Vmcs12.Revision,
         VmwriteAny = true,
         VmcsShadowing = true,
-        AccessRightsWriteMask = 0x1F0FF,
+        AccessRightsWriteMask = VmcsEncoding.SegmentAccessRightsMask,
         Msrs = ReferenceCpu,
         MiscBase = 5 | (1ul << 5) | (1ul << 6),
     };

@@ -16,6 +16,12 @@ public enum VmxOutcome : byte
 
     /// <summary>#UD: the instruction is invalid here (a VMX instruction outside VMX operation); nothing happened.</summary>
     InvalidOpcode = 3,
+
+    /// <summary>
+    /// VMLAUNCH/VMRESUME passed its VMfail checks but the VM entry failed on guest state (SDM 26.8): the caller gets a VM
+    /// exit with reason 33 and bit 31 set (in the VMCS), host state loaded, and the guest did not run.
+    /// </summary>
+    EntryFailure = 4,
 }
 
 /// <summary>
@@ -36,6 +42,9 @@ public readonly struct VmxResult : IEquatable<VmxResult>
 
     /// <summary>#UD, as L0 injects it into L1 for a VMX instruction outside VMX operation.</summary>
     public static VmxResult InvalidOpcode => new(VmxOutcome.InvalidOpcode, VmxInstructionError.None);
+
+    /// <summary>A VM-entry failure exit (reason 33 | 0x80000000) instead of running the guest.</summary>
+    public static VmxResult EntryFailure => new(VmxOutcome.EntryFailure, VmxInstructionError.None);
 
     public VmxOutcome Outcome { get; }
 
@@ -61,6 +70,7 @@ public readonly struct VmxResult : IEquatable<VmxResult>
         VmxOutcome.Succeed => "VMsucceed",
         VmxOutcome.FailInvalid => "VMfailInvalid",
         VmxOutcome.InvalidOpcode => "#UD",
+        VmxOutcome.EntryFailure => "VM-entry failure (exit reason 33)",
         _ => $"VMfailValid({(int)Error}: {Error})",
     };
 

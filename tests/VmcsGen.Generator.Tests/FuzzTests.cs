@@ -24,9 +24,11 @@ public sealed class FuzzTests
     public void AFixedSeedSliceOfTwoThousandCases() => Run(2_000, seed: 20261201);
 
     [Test]
-    [Explicit("the full fuzz run; set VMCSGEN_FUZZ_CASES")]
+    [Explicit("the full fuzz run; set VMCSGEN_FUZZ_CASES (default 100,000) and VMCSGEN_FUZZ_SEED to repeat a run")]
     [Category("Fuzz")]
-    public void TheFullRun() => Run(int.TryParse(Environment.GetEnvironmentVariable("VMCSGEN_FUZZ_CASES"), out var n) ? n : 100_000, seed: Environment.TickCount);
+    public void TheFullRun() => Run(
+        int.TryParse(Environment.GetEnvironmentVariable("VMCSGEN_FUZZ_CASES"), out var n) ? n : 100_000,
+        int.TryParse(Environment.GetEnvironmentVariable("VMCSGEN_FUZZ_SEED"), out var seed) ? seed : Environment.TickCount);
 
     private static void Run(int cases, int seed)
     {

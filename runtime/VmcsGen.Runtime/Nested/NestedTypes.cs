@@ -47,6 +47,15 @@ public sealed record NestedVmxOptions
     /// </summary>
     public bool LoadHostStateIntoVmcs01 { get; init; } = true;
 
+    /// <summary>
+    /// L0 checks vmcs12 at L1's VMLAUNCH/VMRESUME with the processor's VM-entry rules (<see cref="Software.VmEntryChecks"/>)
+    /// against this profile, L1's view of VMX (e.g. <see cref="Software.VmxProfile.Kvm"/>), as KVM's nested_vmx_check_*
+    /// do: controls VMfailValid(7), host state VMfailValid(8), guest state a VM-entry failure exit to L1 (reason 33 with
+    /// bit 31, qualification in vmcs12, vmcs12 not launched). Null (default): no checks, for the zeroed vmcs12s of
+    /// simulations and benchmarks.
+    /// </summary>
+    public Software.VmxProfile? Vmcs12EntryChecks { get; init; }
+
     /// <summary>Features of L0's CPU (a mask of the layout's Features); null = all of them.</summary>
     public ulong? Features { get; init; }
 
@@ -150,6 +159,9 @@ public readonly record struct NestedCounters
     /// <summary>L1's VMPTRST, VMXON and VMXOFF: they always exit, and nothing in the manifest changes what they cost.</summary>
     public long ExitsOther { get; init; }
 
+    /// <summary>Nested entries that ended in a VM-entry failure exit (<see cref="NestedVmxOptions.Vmcs12EntryChecks"/>).</summary>
+    public long EntryFailures { get; init; }
+
     public long L1Exits => ExitsVmread + ExitsVmwrite + ExitsVmptrld + ExitsVmclear + ExitsVmlaunch + ExitsVmresume + ExitsOther;
 
     public long Exits(ExitCause cause) => cause switch
@@ -171,6 +183,7 @@ public readonly record struct NestedCounters
         ExitsVmlaunch = a.ExitsVmlaunch - b.ExitsVmlaunch,
         ExitsVmresume = a.ExitsVmresume - b.ExitsVmresume,
         ExitsOther = a.ExitsOther - b.ExitsOther,
+        EntryFailures = a.EntryFailures - b.EntryFailures,
         VmReads = a.VmReads - b.VmReads,
         VmWrites = a.VmWrites - b.VmWrites,
         ControlVmWrites = a.ControlVmWrites - b.ControlVmWrites,
@@ -191,7 +204,7 @@ public readonly record struct NestedCounters
 /// <summary>The mutable tallies behind <see cref="NestedCounters"/>; one per engine, shared with its counting backend.</summary>
 internal sealed class CounterBox
 {
-    public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume, ExitsOther;
+    public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume, ExitsOther, EntryFailures;
     public long VmReads, VmWrites, ControlVmWrites, VmPtrLds, VmClears, FullConsistencyChecks;
     public long NestedEntries, NestedExits, VcpuStateSwitches, ShadowSyncs, RareSyncs, RuntimeLookups, ShadowedVmreads, ShadowedVmwrites;
 
@@ -212,6 +225,7 @@ internal sealed class CounterBox
         ExitsVmlaunch = ExitsVmlaunch,
         ExitsVmresume = ExitsVmresume,
         ExitsOther = ExitsOther,
+        EntryFailures = EntryFailures,
         VmReads = VmReads,
         VmWrites = VmWrites,
         ControlVmWrites = ControlVmWrites,

@@ -23,6 +23,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
     public const ulong InvalidPointer = ulong.MaxValue;
     private const uint VmInstructionError = VmcsEncoding.VmInstructionError;
     private const uint VmcsLinkPointer = VmcsEncoding.VmcsLinkPointer;
+    private const uint ExitReason = 0x4402, ExitQualification = 0x6400;
     private const uint ProcBasedControls = 0x4002, SecondaryControls = 0x401E, VmreadBitmap = 0x2026, VmwriteBitmap = 0x2028;
 
     private readonly CounterBox _box = new();
@@ -423,7 +424,7 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
         // nested_vmx_enter_non_root_mode from set_nested_state: vmcs02 prepared in full from vmcs12, then the entry.
         var launched = BinaryPrimitives.ReadUInt32LittleEndian(_vmcs12.AsSpan(8)) != 0;
-        _needShadowSync = Options.UseShadowVmcs; // the shadow VMCS holds nothing of this vmcs12: do not flush it
+        _needShadowSync = false; // L1 does not run before L2: the exit refreshes the shadow
         EnterVmcs02(launch: !launched);
 
         // vmcs02's exit information is what the CPU left there at L2's last exit, which vmcs12 holds: put it back (as the
@@ -570,14 +571,62 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             return VmFail(VmxInstructionError.VmresumeNonLaunchedVmcs);
         }
 
+        FlushShadow();
+        if (Options.Vmcs12EntryChecks is { } profile && CheckVmcs12(profile) is { } failed)
+        {
+            return failed;
+        }
+
         EnterVmcs02(launch);
         return VmxResult.Succeed;
     }
 
-    /// <summary>nested_vmx_enter_non_root_mode: flush the shadow, prepare vmcs02 from vmcs12, enter L2.</summary>
+    /// <summary>
+    /// KVM's nested_vmx_check_controls/_host_state (VMfail 7/8) and nested_vmx_check_guest_state (an entry-failure exit:
+    /// vmcs12's exit reason and qualification set, L1's state loaded from vmcs12's host area, shadow refreshed).
+    /// </summary>
+    private VmxResult? CheckVmcs12(Software.VmxProfile profile)
+    {
+        var reader = new Vmcs12Reader(_vmcs12);
+        var check = Software.VmEntryChecks.Controls(ref reader, profile);
+        if (check.Passed)
+        {
+            check = Software.VmEntryChecks.Host(ref reader, profile);
+        }
+
+        if (!check.Passed)
+        {
+            return VmFail(check.Error);
+        }
+
+        check = Software.VmEntryChecks.Guest(ref reader, profile, memory: null);
+        if (check.Passed)
+        {
+            return null;
+        }
+
+        _box.EntryFailures++;
+        TLayout.Write(_vmcs12, ExitReason, Software.VmxExitReason.InvalidGuestState | Software.VmxExitReason.EntryFailureBit);
+        TLayout.Write(_vmcs12, ExitQualification, check.Qualification);
+        if (Options.LoadHostStateIntoVmcs01)
+        {
+            LoadHostStateIntoVmcs01();
+        }
+
+        _needShadowSync = Options.UseShadowVmcs;
+        ResumeL1();
+        return VmxResult.EntryFailure;
+    }
+
+    /// <summary>vmcs12 as the entry checks read it: a field the layout lacks reads as 0.</summary>
+    private readonly struct Vmcs12Reader(byte[] vmcs12) : Software.IVmcsFieldReader
+    {
+        public ulong Read(uint encoding) => TLayout.Read(vmcs12, encoding, out var value).IsSuccess ? value : 0;
+    }
+
+    /// <summary>nested_vmx_enter_non_root_mode: prepare vmcs02 from vmcs12 (shadow already flushed), enter L2.</summary>
     private void EnterVmcs02(bool launch)
     {
-        FlushShadow();
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
         Check(TLayout.PrepareVmcs02(ref _l0, _vmcs12, _dirty, _features, ref _controls02), "prepare vmcs02");

@@ -315,8 +315,30 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             return Fail(VmxInstructionError.VmresumeNonLaunchedVmcs);
         }
 
+        if (_options.Vmcs12EntryChecks is { } profile)
+        {
+            var reader = new Vmcs12Reader(_vmcs12);
+            var check = Software.VmEntryChecks.Check(ref reader, profile, memory: null);
+            if (check.Kind == Software.InstructionOutcomeKind.FailValid)
+            {
+                return Fail(check.Error);
+            }
+
+            if (!check.Passed)
+            {
+                TLayout.Write(_vmcs12, 0x4402, Software.VmxExitReason.InvalidGuestState | Software.VmxExitReason.EntryFailureBit);
+                TLayout.Write(_vmcs12, 0x6400, check.Qualification);
+                return VmxResult.EntryFailure;
+            }
+        }
+
         EnterL2(launch);
         return VmxResult.Succeed;
+    }
+
+    private readonly struct Vmcs12Reader(byte[] vmcs12) : Software.IVmcsFieldReader
+    {
+        public ulong Read(uint encoding) => TLayout.Read(vmcs12, encoding, out var value).IsSuccess ? value : 0;
     }
 
     private void EnterL2(bool setLaunched)

@@ -314,20 +314,13 @@ public sealed class NestedVmxTests
     }
     // ---- L0's checks of vmcs12 at a nested entry (NestedVmxOptions.Vmcs12EntryChecks: the processor's VmEntryChecks)
 
-    /// <summary>L1 fills vmcs12 with a state that passes every modelled check on the KVM profile (as VmxProcessorTests' ValidVmcs).</summary>
+    /// <summary>L1 fills vmcs12 with a state that passes every modelled check on the KVM profile.</summary>
     private static NestedVmx<Kvm.Layout, Kvm.ControlShadows, Software.SoftwareVmcs> CheckedEngine()
     {
         var (engine, _) = SoftwareNested.Create<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { Vmcs12EntryChecks = Software.VmxProfile.Kvm });
-        var caps = Software.VmxProfile.Kvm.Capabilities;
         engine.Memory.CreateRegion(Region, Kvm.Vmcs12.Revision);
         Assert.That(engine.L1VmPtrLd(Region), Is.EqualTo(VmxResult.Succeed));
-        foreach (var (field, value) in new (uint, ulong)[]
-        {
-            (0x4000, caps.MustBeOne(VmxControl.PinBased)), (0x4002, caps.MustBeOne(VmxControl.PrimaryProcessorBased)),
-            (0x400C, caps.MustBeOne(VmxControl.VmExit) | (1u << 9)), (0x4012, caps.MustBeOne(VmxControl.VmEntry) | (1u << 9)),
-            (0x6C00, 0x8005_0033), (0x6C04, 0x2020), (0x0C02, 0x08), (0x0C0C, 0x10), (0x6C16, 0xFFFF_FFFF_8100_0000),
-            (0x6800, 0x8005_0033), (0x6804, 0x2020), (0x6820, 0x2), (0x4822, 0x8B), (0x2800, ulong.MaxValue),
-        })
+        foreach (var (field, value) in ValidEntryState.For(Software.VmxProfile.Kvm))
         {
             Assert.That(engine.L1VmWrite(field, value), Is.EqualTo(VmxResult.Succeed), $"0x{field:X4}");
         }

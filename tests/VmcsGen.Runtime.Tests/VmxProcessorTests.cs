@@ -358,23 +358,13 @@ public sealed class VmxProcessorTests
     private static SoftwareVmx ValidVmcs()
     {
         var cpu = Root();
-        var caps = cpu.Profile.Capabilities;
         Region(cpu, 0x2000);
         Vmptrld(cpu, 0x2000);
-        Write(cpu, 0x4000, caps.MustBeOne(VmxControl.PinBased));
-        Write(cpu, 0x4002, caps.MustBeOne(VmxControl.PrimaryProcessorBased));
-        Write(cpu, 0x400C, caps.MustBeOne(VmxControl.VmExit) | (1u << 9));
-        Write(cpu, 0x4012, caps.MustBeOne(VmxControl.VmEntry) | (1u << 9));
-        Write(cpu, 0x6C00, 0x8005_0033);
-        Write(cpu, 0x6C04, 0x2020);
-        Write(cpu, 0x0C02, 0x08);
-        Write(cpu, 0x0C0C, 0x10);
-        Write(cpu, 0x6C16, 0xFFFF_FFFF_8100_0000);
-        Write(cpu, 0x6800, 0x8005_0033);
-        Write(cpu, 0x6804, 0x2020);
-        Write(cpu, 0x6820, 0x2);
-        Write(cpu, 0x4822, 0x8B);
-        Write(cpu, 0x2800, ulong.MaxValue);
+        foreach (var (field, value) in ValidEntryState.For(cpu.Profile))
+        {
+            Write(cpu, field, value);
+        }
+
         return cpu;
     }
 

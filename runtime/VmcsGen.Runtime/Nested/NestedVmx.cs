@@ -11,11 +11,13 @@ namespace VmcsGen.Nested;
 /// runs; the rare set is marked stale on exit and synced on demand; a trapped VMWRITE syncs the rare set before it
 /// dirties vmcs12; VMCLEAR, a switching VMPTRLD and <see cref="ExportNestedState"/> flush shadow and rare state first.
 /// Every L1-visible outcome is a <see cref="VmxResult"/>; misuse of the API (an L1 instruction while L2 runs) throws.
+/// This file holds the L1 and L2 events and the nested entry; NestedVmx.Sync.cs the shadow and rare-set state moves;
+/// NestedVmx.Pre2019.cs KVM's behaviour before its 2019 series.
 /// </summary>
 /// <typeparam name="TLayout">The generated <c>Layout</c> of a manifest.</typeparam>
 /// <typeparam name="TControls">That layout's <c>ControlShadows</c>.</typeparam>
 /// <typeparam name="TBackend">The processor, e.g. <c>SoftwareVmcs</c>.</typeparam>
-public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICountedEngine
+public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICountedEngine
     where TLayout : IVmcsLayout<TControls>
     where TControls : struct
     where TBackend : struct, INestedVmcs
@@ -669,85 +671,6 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
         _inL2 = true;
     }
 
-    /// <summary>Copies L1's writes from the shadow VMCS into vmcs12 (RW fields), unless vmcs12 is the newer copy.</summary>
-    private void FlushShadow()
-    {
-        if (!Options.UseShadowVmcs || _current == InvalidPointer || _needShadowSync)
-        {
-            return;
-        }
-
-        EnterShadow();
-        Check(Options.RuntimeOffsetLookup ? CopyShadowToVmcs12WithLookup() : TLayout.CopyShadowToVmcs12(ref _l0, _vmcs12, _features), "copy shadow to vmcs12");
-        LeaveShadow();
-    }
-
-    /// <summary>Pre-2019 KVM: for each shadowed field, look its offset up in the compact table and switch on its width.</summary>
-    private VmxResult CopyShadowToVmcs12WithLookup()
-    {
-        var result = VmxResult.Succeed;
-        var vmcs12 = _vmcs12.AsSpan();
-        foreach (var (encoding, width) in _readWrite)
-        {
-            if (!TLayout.TryGetOffsetCompact(encoding, out var offset))
-            {
-                continue;
-            }
-
-            _box.RuntimeLookups++;
-            result = result.Then(_l0.VmRead(encoding, out var value));
-            switch (width)
-            {
-                case FieldWidth.Bits16:
-                    BinaryPrimitives.WriteUInt16LittleEndian(vmcs12[offset..], (ushort)value);
-                    break;
-                case FieldWidth.Bits32:
-                    BinaryPrimitives.WriteUInt32LittleEndian(vmcs12[offset..], (uint)value);
-                    break;
-                default:
-                    BinaryPrimitives.WriteUInt64LittleEndian(vmcs12[offset..], value);
-                    break;
-            }
-        }
-
-        return result;
-    }
-
-    /// <summary>
-    /// Pre-2019 KVM (<c>copy_vmcs12_to_shadow</c> through <c>vmcs12_read_any</c>): for each RW then RO field, look its offset
-    /// up in the compact table, read vmcs12 by width, VMWRITE the shadow.
-    /// </summary>
-    private VmxResult CopyVmcs12ToShadowWithLookup()
-    {
-        var result = VmxResult.Succeed;
-        result = result.Then(WriteShadowWithLookup(_readWrite));
-        return result.Then(WriteShadowWithLookup(_readOnly));
-    }
-
-    private VmxResult WriteShadowWithLookup((uint Encoding, FieldWidth Width)[] fields)
-    {
-        var result = VmxResult.Succeed;
-        ReadOnlySpan<byte> vmcs12 = _vmcs12;
-        foreach (var (encoding, width) in fields)
-        {
-            if (!TLayout.TryGetOffsetCompact(encoding, out var offset))
-            {
-                continue;
-            }
-
-            _box.RuntimeLookups++;
-            var value = width switch
-            {
-                FieldWidth.Bits16 => BinaryPrimitives.ReadUInt16LittleEndian(vmcs12[offset..]),
-                FieldWidth.Bits32 => BinaryPrimitives.ReadUInt32LittleEndian(vmcs12[offset..]),
-                _ => BinaryPrimitives.ReadUInt64LittleEndian(vmcs12[offset..]),
-            };
-            result = result.Then(_l0.VmWrite(encoding, value));
-        }
-
-        return result;
-    }
-
     /// <summary>
     /// <c>load_vmcs12_host_state</c> (nested.c, unchanged by the 2019 series): on every nested VM-exit L0 writes L1's state,
     /// taken from vmcs12's host-state area or fixed by the SDM (27.5), into vmcs01's guest-state area.
@@ -763,113 +686,6 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
             }
 
             Check(_l0.VmWrite(guest, value), "VMWRITE vmcs01 (load_vmcs12_host_state)");
-        }
-    }
-
-    /// <summary>Pre-2019 KVM, on every nested VM-entry: the VMWRITEs the 2019 series removed from the entry path.</summary>
-    private void LegacyEntryWrites()
-    {
-        foreach (var encoding in HostStateLoad.LegacyEntryWrites)
-        {
-            if (TLayout.TryGetField(encoding, out var field) && Present(field))
-            {
-                TLayout.Read(_vmcs12, encoding, out var value);
-                Check(_l0.VmWrite(encoding, value), "VMWRITE vmcs02 (pre-2019 entry)");
-            }
-        }
-    }
-
-    /// <summary>Before L1 runs again: refresh the shadow VMCS from vmcs12 if it is behind.</summary>
-    private void ResumeL1()
-    {
-        if (!_needShadowSync || _current == InvalidPointer)
-        {
-            return;
-        }
-
-        EnterShadow();
-        Check(Options.RuntimeOffsetLookup ? CopyVmcs12ToShadowWithLookup() : TLayout.CopyVmcs12ToShadow(ref _l0, _vmcs12, _features), "copy vmcs12 to shadow");
-        LeaveShadow();
-        _needShadowSync = false;
-        _box.ShadowSyncs++;
-    }
-
-    /// <summary>As KVM does around every shadow access: VMPTRLD the shadow VMCS …</summary>
-    private void EnterShadow() => Check(_l0.VmPtrLd(Shadow), "VMPTRLD shadow");
-
-    /// <summary>… then VMCLEAR it and make vmcs01 current again.</summary>
-    private void LeaveShadow()
-    {
-        Check(_l0.VmClear(Shadow), "VMCLEAR shadow");
-        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
-    }
-
-    private void EnsureRareSynced()
-    {
-        if (!_rareStale)
-        {
-            return;
-        }
-
-        Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
-        Check(TLayout.SyncVmcs02ToVmcs12Rare(ref _l0, _vmcs12, _features), "sync rare fields");
-        Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
-        _rareStale = false;
-        _box.RareSyncs++;
-    }
-
-    /// <summary>The current vmcs12 stops being current: flush shadow and rare state into it and write it back to L1's memory.</summary>
-    private void Release(bool vmclear)
-    {
-        if (_current == InvalidPointer)
-        {
-            return;
-        }
-
-        if (!(vmclear && (Options.Bug & PlantedBug.SkipShadowFlushOnVmclear) != 0))
-        {
-            FlushShadow();
-        }
-
-        EnsureRareSynced();
-        if (Memory.TryGet(_current, out var image))
-        {
-            _vmcs12.CopyTo(image, 0);
-        }
-
-        DisableShadowing();
-        _needShadowSync = false;
-        _current = InvalidPointer;
-    }
-
-    /// <summary>set_current_vmptr: shadowing on, the link pointer at the shadow VMCS, which is now behind vmcs12.</summary>
-    private void EnableShadowing()
-    {
-        if (Options.UseShadowVmcs)
-        {
-            _vmcs01Secondary |= VmxCapabilities.SecondaryVmcsShadowing;
-            Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
-            Check(_l0.VmWrite(VmcsLinkPointer, Shadow), "VMWRITE vmcs01 VMCS_LINK_POINTER");
-            _needShadowSync = true;
-        }
-    }
-
-    /// <summary>vmx_disable_shadow_vmcs: shadowing off and link pointer -1, so L1's accesses exit and fail as the SDM says.</summary>
-    private void DisableShadowing()
-    {
-        if (Options.UseShadowVmcs && (_vmcs01Secondary & VmxCapabilities.SecondaryVmcsShadowing) != 0)
-        {
-            _vmcs01Secondary &= ~VmxCapabilities.SecondaryVmcsShadowing;
-            Check(_l0.VmWrite(SecondaryControls, _vmcs01Secondary), "VMWRITE vmcs01 secondary controls");
-            Check(_l0.VmWrite(VmcsLinkPointer, InvalidPointer), "VMWRITE vmcs01 VMCS_LINK_POINTER");
-        }
-    }
-
-    private void SwitchVcpu()
-    {
-        if (Options.PutVcpuOnVmcsSwitch)
-        {
-            _box.VcpuStateSwitches++;
         }
     }
 
@@ -906,7 +722,6 @@ public sealed class NestedVmx<TLayout, TControls, TBackend> : INestedEngine, ICo
 
     internal static bool AcceptableHeader(uint header, bool shadowing) =>
         (header & 0x7FFF_FFFF) == TLayout.Revision && ((header & 0x8000_0000) == 0 || shadowing);
-
 
     private static void Check(VmxResult result, string what)
     {

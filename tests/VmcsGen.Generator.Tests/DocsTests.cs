@@ -1,0 +1,81 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.Loader;
+using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using NUnit.Framework;
+
+namespace VmcsGen.Generator.Tests;
+
+/// <summary>
+/// The C# examples in docs/ run as written: each block is compiled as a console program (with the implicit usings of a
+/// net10.0 console project) against the runtime, run, and every <c>Console.WriteLine(…); // expected</c> comment is
+/// checked against what it printed (a trailing "…" means "starts with").
+/// </summary>
+[NonParallelizable] // redirects Console.Out
+public sealed class DocsTests
+{
+    [Test]
+    public void RuntimeMdExampleRunsAsPrinted()
+    {
+        var markdown = File.ReadAllText(Path.Combine(DiagnosticTests.RepositoryRoot(), "docs", "RUNTIME.md"));
+        var blocks = Regex.Matches(markdown, "```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value).ToList();
+        Assert.That(blocks, Has.Count.EqualTo(1), "docs/RUNTIME.md has one C# example");
+
+        var code = blocks[0];
+        var expected = Regex.Matches(code, @"Console\.WriteLine\(.*?\);\s*//\s*(.+)$", RegexOptions.Multiline).Select(m => m.Groups[1].Value.Trim()).ToList();
+        Assert.That(expected, Is.Not.Empty, "the example states what it prints");
+
+        var printed = Run(code);
+        Assert.That(printed, Has.Count.EqualTo(expected.Count), string.Join("\n", printed));
+        for (var i = 0; i < expected.Count; i++)
+        {
+            var text = expected[i];
+            if (text.EndsWith('…'))
+            {
+                Assert.That(printed[i], Does.StartWith(text.TrimEnd('…').TrimEnd()), $"line {i + 1}");
+            }
+            else
+            {
+                Assert.That(printed[i], Is.EqualTo(text), $"line {i + 1}");
+            }
+        }
+    }
+
+    private static List<string> Run(string program)
+    {
+        var trees = new[]
+        {
+            CSharpSyntaxTree.ParseText(program, new CSharpParseOptions(LanguageVersion.Latest), path: "RUNTIME.md.cs"),
+            CSharpSyntaxTree.ParseText("global using System; global using System.Collections.Generic; global using System.Linq;", new CSharpParseOptions(LanguageVersion.Latest)),
+        };
+        var compilation = TestHelpers.CreateCompilation().AddSyntaxTrees(trees)
+            .WithOptions(new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable));
+        using var image = new MemoryStream();
+        var emitted = compilation.Emit(image);
+        Assert.That(emitted.Success, Is.True, string.Join("\n", emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
+
+        var context = new AssemblyLoadContext("docs", isCollectible: true);
+        var output = new StringWriter();
+        var console = Console.Out;
+        try
+        {
+            image.Position = 0;
+            var assembly = context.LoadFromStream(image);
+            Console.SetOut(output);
+            var entry = assembly.EntryPoint!;
+            entry.Invoke(null, entry.GetParameters().Length == 0 ? null : [Array.Empty<string>()]);
+        }
+        finally
+        {
+            Console.SetOut(console);
+            context.Unload();
+        }
+
+        return output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToList();
+    }
+}

@@ -5,6 +5,7 @@ using System.Threading;
 using CsCheck;
 using NUnit.Framework;
 using VmcsGen.Nested;
+using VmcsGen.Runtime.Tests.Mutants;
 using VmcsGen.Software;
 using Kvm = VmcsGen.Layouts.Kvm;
 using Kvm2018 = VmcsGen.Layouts.Kvm2018;
@@ -113,7 +114,7 @@ public sealed class NestedEquivalenceTests
     [Test]
     public void SkippingTheRareSyncBeforeDirtyingIsCaught()
     {
-        var failure = Check<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { Bug = PlantedBug.SkipRareSyncBeforeDirty }, Sequences, vmwriteAnyVaries: false);
+        var failure = Check<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions(), Sequences, vmwriteAnyVaries: false, bug: PlantedBug.SkipRareSyncBeforeDirty);
         Assert.That(failure, Is.Not.Null, "the planted bug must make the engines diverge");
         Assert.That(failure, Does.Contain("L2 exit").And.Contain("VMWRITE"), "the minimal sequence: a rare field changes in L2, then a trapped VMWRITE");
         TestContext.Out.WriteLine("Minimal failing sequence found:\n" + failure);
@@ -122,7 +123,7 @@ public sealed class NestedEquivalenceTests
     [Test]
     public void ForgettingTheShadowFlushOnVmclearIsCaught()
     {
-        var failure = Check<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { Bug = PlantedBug.SkipShadowFlushOnVmclear }, Sequences, vmwriteAnyVaries: false);
+        var failure = Check<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions(), Sequences, vmwriteAnyVaries: false, bug: PlantedBug.SkipShadowFlushOnVmclear);
         Assert.That(failure, Is.Not.Null, "the planted bug must make the engines diverge");
         Assert.That(failure, Does.Contain("VMCLEAR"), "the minimal sequence ends the vmcs12 with VMCLEAR");
         TestContext.Out.WriteLine("Minimal failing sequence found:\n" + failure);
@@ -147,16 +148,16 @@ public sealed class NestedEquivalenceTests
     }
 
     /// <summary>Runs the property; returns null when it holds, else CsCheck's report with the shrunk sequence.</summary>
-    private static string? Check<TLayout, TControls>(NestedVmxOptions options, int iterations, bool vmwriteAnyVaries, Coverage? coverage = null)
+    private static string? Check<TLayout, TControls>(NestedVmxOptions options, int iterations, bool vmwriteAnyVaries, Coverage? coverage = null, PlantedBug bug = PlantedBug.None)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
         try
         {
             Scenarios<TLayout, TControls>(vmwriteAnyVaries).Sample(
-                scenario => Divergence<TLayout, TControls>(options, scenario, coverage) is null,
+                scenario => Divergence<TLayout, TControls>(options, scenario, coverage, bug) is null,
                 iter: iterations,
-                print: s => Minimize<TLayout, TControls>(options, s) is var m ? m + "\n  diverged at: " + Divergence<TLayout, TControls>(options, m) : string.Empty);
+                print: s => Minimize<TLayout, TControls>(options, s, bug) is var m ? m + "\n  diverged at: " + Divergence<TLayout, TControls>(options, m, bug: bug) : string.Empty);
             return null;
         }
         catch (CsCheckException e)
@@ -169,11 +170,11 @@ public sealed class NestedEquivalenceTests
     /// CsCheck shrinks by size; this finishes the job by deleting events one at a time while the divergence remains
     /// (and dropping field writes of L2 exits), so the printed sequence has nothing left to remove.
     /// </summary>
-    private static Scenario Minimize<TLayout, TControls>(NestedVmxOptions options, Scenario scenario)
+    private static Scenario Minimize<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, PlantedBug bug)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
-        bool Fails(Scenario s) => Divergence<TLayout, TControls>(options, s) is not null;
+        bool Fails(Scenario s) => Divergence<TLayout, TControls>(options, s, bug: bug) is not null;
         var current = scenario;
         for (var changed = true; changed;)
         {
@@ -260,12 +261,14 @@ public sealed class NestedEquivalenceTests
     }
 
     /// <summary>Replays the scenario on both engines; null if they agree throughout, else where and how they differ.</summary>
-    private static string? Divergence<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, Coverage? coverage = null)
+    private static string? Divergence<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, Coverage? coverage = null, PlantedBug bug = PlantedBug.None)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
         var effective = options with { Features = scenario.Features, L1VmwriteAny = scenario.VmwriteAny };
-        var (engine, _) = SoftwareNested.Create<TLayout, TControls>(effective);
+        INestedEngine engine = bug == PlantedBug.None
+            ? SoftwareNested.Create<TLayout, TControls>(effective).Engine
+            : Mutant.Create<TLayout, TControls>(effective, bug);
         var reference = SoftwareNested.CreateReference<TLayout, TControls>(effective);
         foreach (var memory in new[] { engine.Memory, reference.Memory })
         {
@@ -308,14 +311,14 @@ public sealed class NestedEquivalenceTests
         }
 
         var final = StateDifference(engine.ExportNestedState(), reference.ExportNestedState());
-        coverage?.Add(engine.Counters);
+        coverage?.Add(((ICountedEngine)engine).Counters);
         return final is null ? null : "final export: " + final;
     }
 
     private static string ReadText(VmxResult result, ulong value) => $"{result} 0x{value:X}";
 
     private static (string?, string?) ExitBoth<TLayout, TControls>(
-        NestedVmx<TLayout, TControls, SoftwareVmcs> engine, ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs> reference, FieldWrite[] writes)
+        INestedEngine engine, ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs> reference, FieldWrite[] writes)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
@@ -325,7 +328,7 @@ public sealed class NestedEquivalenceTests
     }
 
     private static (string?, string?) WriteThroughBoth<TLayout, TControls>(
-        NestedVmx<TLayout, TControls, SoftwareVmcs> engine, ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs> reference, WriteThrough write)
+        INestedEngine engine, ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs> reference, WriteThrough write)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
@@ -339,7 +342,7 @@ public sealed class NestedEquivalenceTests
     /// back in time), or, without one, a fresh export of the reference (as after a live migration).
     /// </summary>
     private static (string?, string?) ReimportBoth<TLayout, TControls>(
-        NestedVmx<TLayout, TControls, SoftwareVmcs> engine, ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs> reference, ref NestedState? saved)
+        INestedEngine engine, ReferenceNestedVmx<TLayout, TControls, SoftwareVmcs> reference, ref NestedState? saved)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {

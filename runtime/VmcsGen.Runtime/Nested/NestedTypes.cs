@@ -76,22 +76,6 @@ public sealed record NestedVmxOptions
 
     /// <summary>L1's MAXPHYADDR.</summary>
     public int L1PhysicalAddressWidth { get; init; } = 46;
-
-    /// <summary>Deliberate bugs, for tests that prove the equivalence property catches them.</summary>
-    internal PlantedBug Bug { get; init; }
-}
-
-/// <summary>Faults the equivalence tests plant to show they are detected.</summary>
-[Flags]
-internal enum PlantedBug
-{
-    None = 0,
-
-    /// <summary>A trapped VMWRITE marks vmcs12 dirty without first syncing the stale rare set.</summary>
-    SkipRareSyncBeforeDirty = 1,
-
-    /// <summary>VMCLEAR of the current vmcs12 writes it back without copying the shadow VMCS into it first.</summary>
-    SkipShadowFlushOnVmclear = 2,
 }
 
 /// <summary>

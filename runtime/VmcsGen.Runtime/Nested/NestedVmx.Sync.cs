@@ -1,4 +1,12 @@
+// The equivalence tests compile these files a second time, with VMCSGEN_MUTANTS, as the mutant engine their planted bugs
+// live in (tests/VmcsGen.Runtime.Tests/Mutants); the shipped engine has no trace of them.
+#if VMCSGEN_MUTANTS
+using VmcsGen.Nested;
+
+namespace VmcsGen.Runtime.Tests.Mutants;
+#else
 namespace VmcsGen.Nested;
+#endif
 
 /// <summary>
 /// The engine's state moves: the shadow VMCS flushed into vmcs12 and refreshed from it, the lazy rare sync, VMCS
@@ -66,7 +74,9 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
             return;
         }
 
-        if (!(vmclear && (Options.Bug & PlantedBug.SkipShadowFlushOnVmclear) != 0))
+#if VMCSGEN_MUTANTS
+        if (!(vmclear && (Bug & PlantedBug.SkipShadowFlushOnVmclear) != 0))
+#endif
         {
             FlushShadow();
         }

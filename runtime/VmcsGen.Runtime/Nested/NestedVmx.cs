@@ -2,7 +2,15 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 
+// The equivalence tests compile these files a second time, with VMCSGEN_MUTANTS, as the mutant engine their planted bugs
+// live in (tests/VmcsGen.Runtime.Tests/Mutants); the shipped engine has no trace of them.
+#if VMCSGEN_MUTANTS
+using VmcsGen.Nested;
+
+namespace VmcsGen.Runtime.Tests.Mutants;
+#else
 namespace VmcsGen.Nested;
+#endif
 
 /// <summary>
 /// L0's side of nested VMX for one L1 vCPU, over a backend processor with three VMCSes (vmcs01, vmcs02, the shadow VMCS)
@@ -233,7 +241,9 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             return VmFail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
 
-        if ((Options.Bug & PlantedBug.SkipRareSyncBeforeDirty) == 0)
+#if VMCSGEN_MUTANTS
+        if ((Bug & PlantedBug.SkipRareSyncBeforeDirty) == 0)
+#endif
         {
             EnsureRareSynced();
         }

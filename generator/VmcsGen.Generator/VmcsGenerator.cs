@@ -4,7 +4,6 @@ using Microsoft.CodeAnalysis;
 using VmcsGen.Generator.Diagnostics;
 using VmcsGen.Generator.Emit;
 using VmcsGen.Generator.Model;
-using VmcsGen.Generator.Parsing;
 using VmcsGen.Generator.Semantics;
 
 namespace VmcsGen.Generator;

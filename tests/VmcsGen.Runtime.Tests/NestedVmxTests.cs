@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using NUnit.Framework;
 using VmcsGen.Nested;
 using Kvm = VmcsGen.Layouts.Kvm;
@@ -374,5 +375,25 @@ public sealed class NestedVmxTests
         Assert.That(engine.L1VmResume(), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.VmresumeNonLaunchedVmcs)));
         Assert.That(engine.L1VmWrite(0x6820, 2), Is.EqualTo(VmxResult.Succeed));
         Assert.That(engine.L1VmLaunch(), Is.EqualTo(VmxResult.Succeed));
+    }
+
+    /// <summary>The counters are declared once (NestedCounters' properties); subtraction covers each of them, whatever is added.</summary>
+    [Test]
+    public void SubtractingSnapshotsCoversEveryCounter()
+    {
+        var properties = typeof(NestedCounters).GetProperties().Where(p => p.CanWrite && p.PropertyType == typeof(long)).ToArray();
+        Assert.That(properties, Has.Length.EqualTo(System.Runtime.CompilerServices.Unsafe.SizeOf<NestedCounters>() / sizeof(long)), "nothing but the counters in the struct");
+        object later = new NestedCounters(), earlier = new NestedCounters();
+        for (var i = 0; i < properties.Length; i++)
+        {
+            properties[i].SetValue(later, 1000L + (i * 7));
+            properties[i].SetValue(earlier, (long)i);
+        }
+
+        var difference = (NestedCounters)later - (NestedCounters)earlier;
+        for (var i = 0; i < properties.Length; i++)
+        {
+            Assert.That(properties[i].GetValue(difference), Is.EqualTo(1000L + (i * 6)), properties[i].Name);
+        }
     }
 }

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace VmcsGen.Nested;
 
@@ -92,59 +94,59 @@ public sealed record NestedState(ulong CurrentVmcs12, byte[]? Vmcs12, IReadOnlyD
 /// Every operation of the nested engine, counted; subtract two snapshots to measure a span. L0's instructions are
 /// counted where L0 issues them; L1's shadowed accesses (which never reach L0) are counted apart.
 /// </summary>
-public readonly record struct NestedCounters
+public record struct NestedCounters
 {
-    public long ExitsVmread { get; init; }
-    public long ExitsVmwrite { get; init; }
-    public long ExitsVmptrld { get; init; }
-    public long ExitsVmclear { get; init; }
-    public long ExitsVmlaunch { get; init; }
-    public long ExitsVmresume { get; init; }
+    public long ExitsVmread { get; set; }
+    public long ExitsVmwrite { get; set; }
+    public long ExitsVmptrld { get; set; }
+    public long ExitsVmclear { get; set; }
+    public long ExitsVmlaunch { get; set; }
+    public long ExitsVmresume { get; set; }
 
     /// <summary>L0's VMREADs (copy loops, syncs, emulation).</summary>
-    public long VmReads { get; init; }
+    public long VmReads { get; set; }
 
     /// <summary>L0's VMWRITEs.</summary>
-    public long VmWrites { get; init; }
+    public long VmWrites { get; set; }
 
     /// <summary>
     /// L0's VMWRITEs to vmcs02's execution, exit and entry controls (<see cref="VmcsEncoding.IsMajorControl"/>): each makes
     /// the next entry run full consistency checks.
     /// </summary>
-    public long ControlVmWrites { get; init; }
+    public long ControlVmWrites { get; set; }
 
-    public long VmPtrLds { get; init; }
-    public long VmClears { get; init; }
+    public long VmPtrLds { get; set; }
+    public long VmClears { get; set; }
 
     /// <summary>Nested entries whose vmcs02 had a major control written since its last entry.</summary>
-    public long FullConsistencyChecks { get; init; }
+    public long FullConsistencyChecks { get; set; }
 
-    public long NestedEntries { get; init; }
-    public long NestedExits { get; init; }
+    public long NestedEntries { get; set; }
+    public long NestedExits { get; set; }
 
     /// <summary>vCPU state put/load pairs on vmcs01/vmcs02 switches (pre-2019 behaviour).</summary>
-    public long VcpuStateSwitches { get; init; }
+    public long VcpuStateSwitches { get; set; }
 
     /// <summary>vmcs12 → shadow VMCS copies.</summary>
-    public long ShadowSyncs { get; init; }
+    public long ShadowSyncs { get; set; }
 
     /// <summary>Lazy rare-set copies from vmcs02.</summary>
-    public long RareSyncs { get; init; }
+    public long RareSyncs { get; set; }
 
     /// <summary>Fields whose vmcs12 offset a copy loop looked up at run time (pre-2019 behaviour).</summary>
-    public long RuntimeLookups { get; init; }
+    public long RuntimeLookups { get; set; }
 
     /// <summary>L1 VMREADs served by the shadow VMCS without an exit.</summary>
-    public long ShadowedVmreads { get; init; }
+    public long ShadowedVmreads { get; set; }
 
     /// <summary>L1 VMWRITEs served by the shadow VMCS without an exit.</summary>
-    public long ShadowedVmwrites { get; init; }
+    public long ShadowedVmwrites { get; set; }
 
     /// <summary>L1's VMPTRST, VMXON and VMXOFF: they always exit, and nothing in the manifest changes what they cost.</summary>
-    public long ExitsOther { get; init; }
+    public long ExitsOther { get; set; }
 
     /// <summary>Nested entries that ended in a VM-entry failure exit (<see cref="NestedVmxOptions.Vmcs12EntryChecks"/>).</summary>
-    public long EntryFailures { get; init; }
+    public long EntryFailures { get; set; }
 
     public long L1Exits => ExitsVmread + ExitsVmwrite + ExitsVmptrld + ExitsVmclear + ExitsVmlaunch + ExitsVmresume + ExitsOther;
 
@@ -158,39 +160,29 @@ public readonly record struct NestedCounters
         _ => ExitsVmresume,
     };
 
-    public static NestedCounters operator -(NestedCounters a, NestedCounters b) => new()
+    /// <summary>Every counter of <paramref name="a"/> minus the same counter of <paramref name="b"/>.</summary>
+    public static NestedCounters operator -(NestedCounters a, NestedCounters b)
     {
-        ExitsVmread = a.ExitsVmread - b.ExitsVmread,
-        ExitsVmwrite = a.ExitsVmwrite - b.ExitsVmwrite,
-        ExitsVmptrld = a.ExitsVmptrld - b.ExitsVmptrld,
-        ExitsVmclear = a.ExitsVmclear - b.ExitsVmclear,
-        ExitsVmlaunch = a.ExitsVmlaunch - b.ExitsVmlaunch,
-        ExitsVmresume = a.ExitsVmresume - b.ExitsVmresume,
-        ExitsOther = a.ExitsOther - b.ExitsOther,
-        EntryFailures = a.EntryFailures - b.EntryFailures,
-        VmReads = a.VmReads - b.VmReads,
-        VmWrites = a.VmWrites - b.VmWrites,
-        ControlVmWrites = a.ControlVmWrites - b.ControlVmWrites,
-        VmPtrLds = a.VmPtrLds - b.VmPtrLds,
-        VmClears = a.VmClears - b.VmClears,
-        FullConsistencyChecks = a.FullConsistencyChecks - b.FullConsistencyChecks,
-        NestedEntries = a.NestedEntries - b.NestedEntries,
-        NestedExits = a.NestedExits - b.NestedExits,
-        VcpuStateSwitches = a.VcpuStateSwitches - b.VcpuStateSwitches,
-        ShadowSyncs = a.ShadowSyncs - b.ShadowSyncs,
-        RareSyncs = a.RareSyncs - b.RareSyncs,
-        RuntimeLookups = a.RuntimeLookups - b.RuntimeLookups,
-        ShadowedVmreads = a.ShadowedVmreads - b.ShadowedVmreads,
-        ShadowedVmwrites = a.ShadowedVmwrites - b.ShadowedVmwrites,
-    };
+        var left = Tallies(ref a);
+        var right = Tallies(ref b);
+        for (var i = 0; i < left.Length; i++)
+        {
+            left[i] -= right[i];
+        }
+
+        return a;
+    }
+
+    /// <summary>The counters as one span: the struct holds nothing but the long behind each property, in order.</summary>
+    private static Span<long> Tallies(ref NestedCounters counters) =>
+        MemoryMarshal.CreateSpan(ref Unsafe.As<NestedCounters, long>(ref counters), Unsafe.SizeOf<NestedCounters>() / sizeof(long));
 }
 
 /// <summary>The mutable tallies behind <see cref="NestedCounters"/>; one per engine, shared with its counting backend.</summary>
 internal sealed class CounterBox
 {
-    public long ExitsVmread, ExitsVmwrite, ExitsVmptrld, ExitsVmclear, ExitsVmlaunch, ExitsVmresume, ExitsOther, EntryFailures;
-    public long VmReads, VmWrites, ControlVmWrites, VmPtrLds, VmClears, FullConsistencyChecks;
-    public long NestedEntries, NestedExits, VcpuStateSwitches, ShadowSyncs, RareSyncs, RuntimeLookups, ShadowedVmreads, ShadowedVmwrites;
+    /// <summary>The counters themselves, declared once in <see cref="NestedCounters"/>; incremented in place.</summary>
+    public NestedCounters Counts;
 
     /// <summary>The address L0 last made current, to attribute control writes to vmcs02.</summary>
     public ulong Current = ulong.MaxValue;
@@ -200,31 +192,7 @@ internal sealed class CounterBox
 
     public ulong Vmcs02Address;
 
-    public NestedCounters Snapshot() => new()
-    {
-        ExitsVmread = ExitsVmread,
-        ExitsVmwrite = ExitsVmwrite,
-        ExitsVmptrld = ExitsVmptrld,
-        ExitsVmclear = ExitsVmclear,
-        ExitsVmlaunch = ExitsVmlaunch,
-        ExitsVmresume = ExitsVmresume,
-        ExitsOther = ExitsOther,
-        EntryFailures = EntryFailures,
-        VmReads = VmReads,
-        VmWrites = VmWrites,
-        ControlVmWrites = ControlVmWrites,
-        VmPtrLds = VmPtrLds,
-        VmClears = VmClears,
-        FullConsistencyChecks = FullConsistencyChecks,
-        NestedEntries = NestedEntries,
-        NestedExits = NestedExits,
-        VcpuStateSwitches = VcpuStateSwitches,
-        ShadowSyncs = ShadowSyncs,
-        RareSyncs = RareSyncs,
-        RuntimeLookups = RuntimeLookups,
-        ShadowedVmreads = ShadowedVmreads,
-        ShadowedVmwrites = ShadowedVmwrites,
-    };
+    public NestedCounters Snapshot() => Counts;
 }
 
 /// <summary>L0's view of its backend: every instruction passes through and is counted; no allocation, no dispatch.</summary>
@@ -242,16 +210,16 @@ internal struct CountingVmcs<TBackend> : IVmcs
 
     public VmxResult VmRead(uint encoding, out ulong value)
     {
-        _box.VmReads++;
+        _box.Counts.VmReads++;
         return _inner.VmRead(encoding, out value);
     }
 
     public VmxResult VmWrite(uint encoding, ulong value)
     {
-        _box.VmWrites++;
+        _box.Counts.VmWrites++;
         if (_box.Current == _box.Vmcs02Address && VmcsEncoding.IsMajorControl(encoding))
         {
-            _box.ControlVmWrites++;
+            _box.Counts.ControlVmWrites++;
             _box.Vmcs02ControlsChanged = true;
         }
 
@@ -260,7 +228,7 @@ internal struct CountingVmcs<TBackend> : IVmcs
 
     public VmxResult VmPtrLd(ulong address)
     {
-        _box.VmPtrLds++;
+        _box.Counts.VmPtrLds++;
         var result = _inner.VmPtrLd(address);
         if (result.IsSuccess)
         {
@@ -272,7 +240,7 @@ internal struct CountingVmcs<TBackend> : IVmcs
 
     public VmxResult VmClear(ulong address)
     {
-        _box.VmClears++;
+        _box.Counts.VmClears++;
         if (_box.Current == address)
         {
             _box.Current = ulong.MaxValue;

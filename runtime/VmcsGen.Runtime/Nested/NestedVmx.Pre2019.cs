@@ -29,7 +29,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
                 continue;
             }
 
-            _box.RuntimeLookups++;
+            _box.Counts.RuntimeLookups++;
             result = result.Then(_l0.VmRead(encoding, out var value));
             switch (width)
             {
@@ -70,7 +70,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
                 continue;
             }
 
-            _box.RuntimeLookups++;
+            _box.Counts.RuntimeLookups++;
             var value = width switch
             {
                 FieldWidth.Bits16 => BinaryPrimitives.ReadUInt16LittleEndian(vmcs12[offset..]),
@@ -100,7 +100,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
     {
         if (Options.PutVcpuOnVmcsSwitch)
         {
-            _box.VcpuStateSwitches++;
+            _box.Counts.VcpuStateSwitches++;
         }
     }
 }

@@ -39,7 +39,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
         Check(Options.RuntimeOffsetLookup ? CopyVmcs12ToShadowWithLookup() : TLayout.CopyVmcs12ToShadow(ref _l0, _vmcs12, _features), "copy vmcs12 to shadow");
         LeaveShadow();
         _needShadowSync = false;
-        _box.ShadowSyncs++;
+        _box.Counts.ShadowSyncs++;
     }
 
     /// <summary>As KVM does around every shadow access: VMPTRLD the shadow VMCS …</summary>
@@ -63,7 +63,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
         Check(TLayout.SyncVmcs02ToVmcs12Rare(ref _l0, _vmcs12, _features), "sync rare fields");
         Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");
         _rareStale = false;
-        _box.RareSyncs++;
+        _box.Counts.RareSyncs++;
     }
 
     /// <summary>The current vmcs12 stops being current: flush shadow and rare state into it and write it back to L1's memory.</summary>

@@ -180,11 +180,11 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         var outcome = _cpu.NonRootVmRead(encoding, out value);
         if (outcome.Kind != Software.InstructionOutcomeKind.VmExit)
         {
-            _box.ShadowedVmreads++;
+            _box.Counts.ShadowedVmreads++;
             return outcome.Result!.Value;
         }
 
-        _box.ExitsVmread++;
+        _box.Counts.ExitsVmread++;
         value = 0;
         if (_vmxon == InvalidPointer)
         {
@@ -216,11 +216,11 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         var outcome = _cpu.NonRootVmWrite(encoding, value);
         if (outcome.Kind != Software.InstructionOutcomeKind.VmExit)
         {
-            _box.ShadowedVmwrites++;
+            _box.Counts.ShadowedVmwrites++;
             return outcome.Result!.Value;
         }
 
-        _box.ExitsVmwrite++;
+        _box.Counts.ExitsVmwrite++;
         if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
@@ -270,7 +270,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     public VmxResult L1VmPtrLd(ulong address)
     {
         RequireL1();
-        _box.ExitsVmptrld++;
+        _box.Counts.ExitsVmptrld++;
         if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
@@ -310,7 +310,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     public VmxResult L1VmPtrSt(out ulong pointer)
     {
         RequireL1();
-        _box.ExitsOther++;
+        _box.Counts.ExitsOther++;
         pointer = _current;
         if (_vmxon == InvalidPointer)
         {
@@ -329,7 +329,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     public VmxResult L1VmxOn(ulong address)
     {
         RequireL1();
-        _box.ExitsOther++;
+        _box.Counts.ExitsOther++;
         if (_vmxon != InvalidPointer)
         {
             return VmFail(VmxInstructionError.VmxonInVmxRootOperation);
@@ -351,7 +351,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     public VmxResult L1VmxOff()
     {
         RequireL1();
-        _box.ExitsOther++;
+        _box.Counts.ExitsOther++;
         if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
@@ -455,7 +455,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     public VmxResult L1VmClear(ulong address)
     {
         RequireL1();
-        _box.ExitsVmclear++;
+        _box.Counts.ExitsVmclear++;
         if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
@@ -512,7 +512,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             }
         }
 
-        _box.NestedExits++;
+        _box.Counts.NestedExits++;
         Check(TLayout.SyncVmcs02ToVmcs12(ref _l0, _vmcs12, _features), "sync vmcs02 to vmcs12");
         _rareStale = _hasRareFields;
         SwitchVcpu();
@@ -555,11 +555,11 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         RequireL1();
         if (launch)
         {
-            _box.ExitsVmlaunch++;
+            _box.Counts.ExitsVmlaunch++;
         }
         else
         {
-            _box.ExitsVmresume++;
+            _box.Counts.ExitsVmresume++;
         }
 
         if (_vmxon == InvalidPointer)
@@ -617,7 +617,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             return null;
         }
 
-        _box.EntryFailures++;
+        _box.Counts.EntryFailures++;
         TLayout.Write(_vmcs12, ExitReason, Software.VmxExitReason.InvalidGuestState | Software.VmxExitReason.EntryFailureBit);
         TLayout.Write(_vmcs12, ExitQualification, check.Qualification);
         if (Options.LoadHostStateIntoVmcs01)
@@ -666,7 +666,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         _dirty = 0;
         if (_box.Vmcs02ControlsChanged)
         {
-            _box.FullConsistencyChecks++;
+            _box.Counts.FullConsistencyChecks++;
             _box.Vmcs02ControlsChanged = false;
         }
 
@@ -677,7 +677,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             BinaryPrimitives.WriteUInt32LittleEndian(_vmcs12.AsSpan(8), 1);
         }
 
-        _box.NestedEntries++;
+        _box.Counts.NestedEntries++;
         _inL2 = true;
     }
 

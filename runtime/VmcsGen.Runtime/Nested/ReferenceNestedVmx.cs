@@ -14,7 +14,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     where TControls : struct
     where TBackend : struct, INestedVmcs
 {
-    private const ulong None = ulong.MaxValue;
+    private const ulong InvalidPointer = ulong.MaxValue;
     private readonly byte[] _vmcs12 = new byte[TLayout.Size];
     private readonly List<VmcsFieldDescriptor> _toVmcs02 = new();
     private readonly List<VmcsFieldDescriptor> _fromVmcs02 = new();
@@ -23,10 +23,10 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     private readonly NestedVmxOptions _options;
     private readonly ulong _vmcs02;
     private TBackend _cpu;
-    private ulong _current = None;
+    private ulong _current = InvalidPointer;
     private ulong _vmxon;
     private bool _inL2;
-    private bool _launched02;
+    private bool _vmcs02Launched;
 
     public ReferenceNestedVmx(TBackend backend, ulong vmcs02, NestedVmxOptions? options = null)
     {
@@ -64,42 +64,42 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public VmxResult L1VmRead(ulong encoding, out ulong value)
     {
-        NotInL2();
+        RequireL1();
         value = 0;
-        if (_vmxon == None)
+        if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
         }
 
-        if (_current == None)
+        if (_current == InvalidPointer)
         {
             return VmxResult.FailInvalid;
         }
 
-        return Known(encoding) ? TLayout.Read(_vmcs12, (uint)encoding, out value) : Fail(VmxInstructionError.UnsupportedVmcsComponent);
+        return Known(encoding) ? TLayout.Read(_vmcs12, (uint)encoding, out value) : VmFail(VmxInstructionError.UnsupportedVmcsComponent);
     }
 
     public VmxResult L1VmWrite(ulong encoding, ulong value)
     {
-        NotInL2();
-        if (_vmxon == None)
+        RequireL1();
+        if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
         }
 
-        if (_current == None)
+        if (_current == InvalidPointer)
         {
             return VmxResult.FailInvalid;
         }
 
         if (!Known(encoding))
         {
-            return Fail(VmxInstructionError.UnsupportedVmcsComponent);
+            return VmFail(VmxInstructionError.UnsupportedVmcsComponent);
         }
 
         if (VmcsEncoding.Type((uint)encoding) == FieldType.ExitInformation && !_vmwriteAny)
         {
-            return Fail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
+            return VmFail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
 
         // L0 masks guest segment access rights as the CPU would (ES..TR AR bytes).
@@ -109,17 +109,17 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public VmxResult L1VmPtrSt(out ulong pointer)
     {
-        NotInL2();
-        pointer = _vmxon == None ? 0 : _current;
-        return _vmxon == None ? VmxResult.InvalidOpcode : VmxResult.Succeed;
+        RequireL1();
+        pointer = _vmxon == InvalidPointer ? 0 : _current;
+        return _vmxon == InvalidPointer ? VmxResult.InvalidOpcode : VmxResult.Succeed;
     }
 
     public VmxResult L1VmxOn(ulong address)
     {
-        NotInL2();
-        if (_vmxon != None)
+        RequireL1();
+        if (_vmxon != InvalidPointer)
         {
-            return Fail(VmxInstructionError.VmxonInVmxRootOperation);
+            return VmFail(VmxInstructionError.VmxonInVmxRootOperation);
         }
 
         if (BadAddress(address) || !Memory.TryGet(address, out var region) || BitConverter.ToUInt32(region, 0) != TLayout.Revision)
@@ -133,14 +133,14 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public VmxResult L1VmxOff()
     {
-        NotInL2();
-        if (_vmxon == None)
+        RequireL1();
+        if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
         }
 
-        _current = None; // dropped, not written back
-        _vmxon = None;
+        _current = InvalidPointer; // dropped, not written back
+        _vmxon = InvalidPointer;
         return VmxResult.Succeed;
     }
 
@@ -157,14 +157,14 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         }
 
         // vmcs02 only: every guest-state field comes back into vmcs12 on the next exit.
-        Expect(_cpu.VmWrite(encoding, value));
+        Check(_cpu.VmWrite(encoding, value));
     }
 
     public void ImportNestedState(NestedState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        if ((state.CurrentVmcs12 != None) != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != _vmcs12.Length)
-            || (state.InL2 && state.CurrentVmcs12 == None) || (state.CurrentVmcs12 != None && state.VmxonPointer == None))
+        if ((state.CurrentVmcs12 != InvalidPointer) != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != _vmcs12.Length)
+            || (state.InL2 && state.CurrentVmcs12 == InvalidPointer) || (state.CurrentVmcs12 != InvalidPointer && state.VmxonPointer == InvalidPointer))
         {
             throw new ArgumentException("ImportNestedState: inconsistent state.", nameof(state));
         }
@@ -180,13 +180,13 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
         if (state.InL2)
         {
-            EnterL2(setLaunched: BitConverter.ToUInt32(_vmcs12, 8) == 0);
+            EnterVmcs02(setLaunched: BitConverter.ToUInt32(_vmcs12, 8) == 0);
             foreach (var field in _fromVmcs02)
             {
                 if (field.Type == FieldType.ExitInformation)
                 {
                     TLayout.Read(_vmcs12, field.Encoding, out var value);
-                    Expect(_cpu.VmWrite(field.Encoding, value)); // as the CPU left it at L2's last exit
+                    Check(_cpu.VmWrite(field.Encoding, value)); // as the CPU left it at L2's last exit
                 }
             }
         }
@@ -194,26 +194,26 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public VmxResult L1VmPtrLd(ulong address)
     {
-        NotInL2();
-        if (_vmxon == None)
+        RequireL1();
+        if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
         }
 
         if (BadAddress(address))
         {
-            return Fail(VmxInstructionError.VmptrldInvalidAddress);
+            return VmFail(VmxInstructionError.VmptrldInvalidAddress);
         }
 
         if (address == _vmxon)
         {
-            return Fail(VmxInstructionError.VmptrldVmxonPointer);
+            return VmFail(VmxInstructionError.VmptrldVmxonPointer);
         }
 
         if (!Memory.TryGet(address, out var image) || (BitConverter.ToUInt32(image, 0) & 0x7FFF_FFFF) != TLayout.Revision
             || ((BitConverter.ToUInt32(image, 0) & 0x8000_0000) != 0 && !_options.L1VmcsShadowing))
         {
-            return Fail(VmxInstructionError.VmptrldIncorrectVmcsRevisionId);
+            return VmFail(VmxInstructionError.VmptrldIncorrectVmcsRevisionId);
         }
 
         if (address != _current)
@@ -228,26 +228,26 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public VmxResult L1VmClear(ulong address)
     {
-        NotInL2();
-        if (_vmxon == None)
+        RequireL1();
+        if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
         }
 
         if (BadAddress(address))
         {
-            return Fail(VmxInstructionError.VmclearInvalidAddress);
+            return VmFail(VmxInstructionError.VmclearInvalidAddress);
         }
 
         if (address == _vmxon)
         {
-            return Fail(VmxInstructionError.VmclearVmxonPointer);
+            return VmFail(VmxInstructionError.VmclearVmxonPointer);
         }
 
         if (address == _current)
         {
             WriteBack();
-            _current = None;
+            _current = InvalidPointer;
         }
 
         if (Memory.TryGet(address, out var image))
@@ -258,9 +258,9 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         return VmxResult.Succeed;
     }
 
-    public VmxResult L1VmLaunch() => Run(launch: true);
+    public VmxResult L1VmLaunch() => Enter(launch: true);
 
-    public VmxResult L1VmResume() => Run(launch: false);
+    public VmxResult L1VmResume() => Enter(launch: false);
 
     public void L2Exit(ReadOnlySpan<FieldWrite> hardware)
     {
@@ -283,23 +283,23 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     public NestedState ExportNestedState()
     {
-        if (_inL2 && _current != None)
+        if (_inL2 && _current != InvalidPointer)
         {
             CopyBack();
         }
 
-        return new NestedState(_current, _current == None ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2) { VmxonPointer = _vmxon };
+        return new NestedState(_current, _current == InvalidPointer ? null : (byte[])_vmcs12.Clone(), Memory.Copy(), _inL2) { VmxonPointer = _vmxon };
     }
 
-    private VmxResult Run(bool launch)
+    private VmxResult Enter(bool launch)
     {
-        NotInL2();
-        if (_vmxon == None)
+        RequireL1();
+        if (_vmxon == InvalidPointer)
         {
             return VmxResult.InvalidOpcode;
         }
 
-        if (_current == None)
+        if (_current == InvalidPointer)
         {
             return VmxResult.FailInvalid;
         }
@@ -307,12 +307,12 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         var state = BitConverter.ToUInt32(_vmcs12, 8);
         if (launch && state != 0)
         {
-            return Fail(VmxInstructionError.VmlaunchNonClearVmcs);
+            return VmFail(VmxInstructionError.VmlaunchNonClearVmcs);
         }
 
         if (!launch && state == 0)
         {
-            return Fail(VmxInstructionError.VmresumeNonLaunchedVmcs);
+            return VmFail(VmxInstructionError.VmresumeNonLaunchedVmcs);
         }
 
         if (_options.Vmcs12EntryChecks is { } profile)
@@ -321,7 +321,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             var check = Software.VmEntryChecks.Check(ref reader, profile, memory: null);
             if (check.Kind == Software.InstructionOutcomeKind.FailValid)
             {
-                return Fail(check.Error);
+                return VmFail(check.Error);
             }
 
             if (!check.Passed)
@@ -332,7 +332,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
             }
         }
 
-        EnterL2(launch);
+        EnterVmcs02(launch);
         return VmxResult.Succeed;
     }
 
@@ -341,23 +341,23 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         public ulong Read(uint encoding) => TLayout.Read(vmcs12, encoding, out var value).IsSuccess ? value : 0;
     }
 
-    private void EnterL2(bool setLaunched)
+    private void EnterVmcs02(bool setLaunched)
     {
-        Expect(_cpu.VmPtrLd(_vmcs02));
+        Check(_cpu.VmPtrLd(_vmcs02));
         foreach (var field in _toVmcs02)
         {
             TLayout.Read(_vmcs12, field.Encoding, out var value);
-            Expect(_cpu.VmWrite(field.Encoding, value));
+            Check(_cpu.VmWrite(field.Encoding, value));
         }
 
         // vmcs02's link pointer is L0's business: -1, never L1's guest-physical address (KVM's prepare_vmcs02_constant_state).
         if (TLayout.TryGetField(VmcsEncoding.VmcsLinkPointer, out _))
         {
-            Expect(_cpu.VmWrite(VmcsEncoding.VmcsLinkPointer, ulong.MaxValue));
+            Check(_cpu.VmWrite(VmcsEncoding.VmcsLinkPointer, ulong.MaxValue));
         }
 
-        Expect(_launched02 ? _cpu.VmResume() : _cpu.VmLaunch());
-        _launched02 = true;
+        Check(_vmcs02Launched ? _cpu.VmResume() : _cpu.VmLaunch());
+        _vmcs02Launched = true;
         if (setLaunched)
         {
             BitConverter.TryWriteBytes(_vmcs12.AsSpan(8), 1u);
@@ -370,14 +370,14 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     {
         foreach (var field in _fromVmcs02)
         {
-            Expect(_cpu.VmRead(field.Encoding, out var value));
+            Check(_cpu.VmRead(field.Encoding, out var value));
             TLayout.Write(_vmcs12, field.Encoding, value);
         }
     }
 
     private void WriteBack()
     {
-        if (_current != None && Memory.TryGet(_current, out var image))
+        if (_current != InvalidPointer && Memory.TryGet(_current, out var image))
         {
             Array.Copy(_vmcs12, image, _vmcs12.Length);
         }
@@ -388,9 +388,9 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
     private bool BadAddress(ulong address) => address % 4096 != 0 || address >= 1ul << _options.L1PhysicalAddressWidth;
 
-    private VmxResult Fail(VmxInstructionError error)
+    private VmxResult VmFail(VmxInstructionError error)
     {
-        if (_current == None)
+        if (_current == InvalidPointer)
         {
             return VmxResult.FailInvalid;
         }
@@ -399,7 +399,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         return VmxResult.FailValid(error);
     }
 
-    private void NotInL2()
+    private void RequireL1()
     {
         if (_inL2)
         {
@@ -407,7 +407,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
         }
     }
 
-    private static void Expect(VmxResult result)
+    private static void Check(VmxResult result)
     {
         if (!result.IsSuccess)
         {

@@ -17,8 +17,8 @@ internal static class ShadowFieldsEmitter
 
     public static void Emit(SourceWriter writer, VmcsManifest manifest)
     {
-        var rw = manifest.Fields.Where(f => f.Class == FieldClass.ShadowRw).ToList();
-        var ro = manifest.Fields.Where(f => f.Class == FieldClass.ShadowRo).ToList();
+        var rw = manifest.ShadowReadWrite.ToList();
+        var ro = manifest.ShadowReadOnly.ToList();
 
         writer.WriteLine("/// <summary>");
         writer.WriteLine($"/// The shadow VMCS of the {manifest.LayoutName} layout: {rw.Count} read-write fields (neither access exits) and");

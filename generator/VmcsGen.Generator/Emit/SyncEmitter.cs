@@ -19,22 +19,10 @@ internal static class SyncEmitter
 
     private const string VmxResult = GeneratedHeader.VmxResult;
 
-    /// <summary>Fields copied vmcs02 → vmcs12 on every nested exit: guest-state and exit-information fields that are shadowed or sync.</summary>
-    public static IEnumerable<FieldSpec> EveryExitSet(VmcsManifest manifest) =>
-        manifest.Fields.Where(f => f.Type is FieldType.GuestState or FieldType.ExitInformation
-            && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync);
-
-    public static IEnumerable<FieldSpec> RareSet(VmcsManifest manifest) =>
-        manifest.Fields.Where(f => f.Class == FieldClass.RareSync);
-
-    /// <summary>Fields nested entry writes into vmcs02: control and guest-state fields (exit-information and host-state never go there).</summary>
-    public static IEnumerable<FieldSpec> EntrySet(VmcsManifest manifest) =>
-        manifest.Fields.Where(f => f.Type is FieldType.Control or FieldType.GuestState);
-
     public static void EmitExitSync(SourceWriter writer, VmcsManifest manifest)
     {
-        var every = EveryExitSet(manifest).ToList();
-        var rare = RareSet(manifest).ToList();
+        var every = manifest.EveryExitSync.ToList();
+        var rare = manifest.RareSync.ToList();
         writer.WriteLine("/// <summary>");
         writer.WriteLine($"/// The nested VM-exit side of the {manifest.LayoutName} layout: {every.Count} fields copied from vmcs02 to vmcs12 on every exit,");
         writer.WriteLine($"/// {rare.Count} rare fields copied only when somebody needs them, and the rare-set-stale flag.");
@@ -146,7 +134,7 @@ internal static class SyncEmitter
 
     public static void EmitEntryPrepare(SourceWriter writer, VmcsManifest manifest)
     {
-        var entry = EntrySet(manifest).ToList();
+        var entry = manifest.EntryFields.ToList();
         var always = entry.Where(f => f.Class == FieldClass.ShadowRw).ToList();
         writer.WriteLine("/// <summary>");
         writer.WriteLine($"/// The nested VM-entry side of the {manifest.LayoutName} layout: vmcs12 → vmcs02. {always.Count} shadow-rw fields are written on");
@@ -192,7 +180,7 @@ internal static class SyncEmitter
 
     public static void EmitControlShadows(SourceWriter writer, VmcsManifest manifest)
     {
-        var shadowed = manifest.Fields.Where(f => f.ControlShadow).ToList();
+        var shadowed = manifest.ControlShadowed.ToList();
         writer.WriteLine("/// <summary>");
         writer.WriteLine("/// L0's software copies of the control fields of one hardware VMCS (keep one per VMCS: vmcs01, vmcs02). Zeroed at");
         writer.WriteLine("/// creation like a cleared VMCS, never reset on a VMCS switch. A setter VMWRITEs only when the value changes, because a");

@@ -1,3 +1,5 @@
+using System.Linq;
+
 namespace VmcsGen.Generator.Model;
 
 /// <summary>One field as it will be generated: everything decided, no text spans.</summary>
@@ -42,4 +44,27 @@ internal sealed record VmcsManifest(
     bool ExplicitOffsets,
     EquatableArray<FieldSpec> Fields,
     EquatableArray<FeatureSpec> Features,
-    EquatableArray<GroupSpec> Groups);
+    EquatableArray<GroupSpec> Groups)
+{
+    // The copy sets: which fields each generated loop moves, decided once here so the emitters only iterate.
+
+    /// <summary>shadow-rw fields: the shadow VMCS's read-write table; both shadow copy directions.</summary>
+    public EquatableArray<FieldSpec> ShadowReadWrite { get; } = Fields.Where(f => f.Class == FieldClass.ShadowRw).ToEquatableArray();
+
+    /// <summary>shadow-ro fields: read by L1 without an exit; copied vmcs12 → shadow only.</summary>
+    public EquatableArray<FieldSpec> ShadowReadOnly { get; } = Fields.Where(f => f.Class == FieldClass.ShadowRo).ToEquatableArray();
+
+    /// <summary>Copied vmcs02 → vmcs12 on every nested exit: guest-state and exit-information fields that are shadowed or sync.</summary>
+    public EquatableArray<FieldSpec> EveryExitSync { get; } = Fields
+        .Where(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync)
+        .ToEquatableArray();
+
+    /// <summary>rare-sync fields: copied vmcs02 → vmcs12 only when somebody needs them.</summary>
+    public EquatableArray<FieldSpec> RareSync { get; } = Fields.Where(f => f.Class == FieldClass.RareSync).ToEquatableArray();
+
+    /// <summary>Written into vmcs02 by a nested entry: control and guest-state fields (exit information and host state never).</summary>
+    public EquatableArray<FieldSpec> EntryFields { get; } = Fields.Where(f => f.Type is FieldType.Control or FieldType.GuestState).ToEquatableArray();
+
+    /// <summary>Control fields with a software shadow (VMWRITE only on change).</summary>
+    public EquatableArray<FieldSpec> ControlShadowed { get; } = Fields.Where(f => f.ControlShadow).ToEquatableArray();
+}

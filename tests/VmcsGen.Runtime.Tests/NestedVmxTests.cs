@@ -312,6 +312,13 @@ public sealed class NestedVmxTests
         Assert.That(target.L1VmRead(0x4402, out var reason), Is.EqualTo(VmxResult.Succeed));
         Assert.That((rflags, reason), Is.EqualTo((0x202UL, 10UL)));
         Assert.Throws<ArgumentException>(() => target.ImportNestedState(state with { Vmcs12 = new byte[3] }));
+        // vmx_set_nested_state's -EINVAL cases (KVM selftest vmx_set_nested_state_test): vmcs12 at the VMXON region, an
+        // unaligned VMXON pointer, a current vmcs12 outside VMX operation. The engine keeps running L1 as before.
+        Assert.Throws<ArgumentException>(() => target.ImportNestedState(state with { CurrentVmcs12 = 0x1000 }));
+        Assert.Throws<ArgumentException>(() => target.ImportNestedState(state with { VmxonPointer = 0x1001 }));
+        Assert.Throws<ArgumentException>(() => target.ImportNestedState(state with { VmxonPointer = ulong.MaxValue, InL2 = false }));
+        Assert.That(target.L1VmRead(0x6820, out rflags), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(rflags, Is.EqualTo(0x202UL));
     }
     // ---- L0's checks of vmcs12 at a nested entry (NestedVmxOptions.Vmcs12EntryChecks: the processor's VmEntryChecks)
 

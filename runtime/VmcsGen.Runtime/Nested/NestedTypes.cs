@@ -86,8 +86,11 @@ public sealed record NestedVmxOptions
 /// </summary>
 public sealed record NestedState(ulong CurrentVmcs12, byte[]? Vmcs12, IReadOnlyDictionary<ulong, byte[]> L1Regions, bool InL2)
 {
-    /// <summary>L1's VMXON pointer; -1 (<see cref="ulong.MaxValue"/>) when L1 is not in VMX operation (KVM's vmxon_pa).</summary>
-    public ulong VmxonPointer { get; init; }
+    /// <summary>
+    /// L1's VMXON pointer (KVM's vmxon_pa): -1 (<see cref="ulong.MaxValue"/>) when L1 is not in VMX operation; null (a state
+    /// built by hand) means the importing engine keeps its own. Every export sets it.
+    /// </summary>
+    public ulong? VmxonPointer { get; init; }
 }
 
 /// <summary>

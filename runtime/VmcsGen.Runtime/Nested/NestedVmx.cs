@@ -392,7 +392,10 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     /// taken as the engine's own: L1's regions, the VMXON pointer, the current vmcs12 (all of it dirty, the shadow VMCS
     /// refreshed before L1 runs) and, when <see cref="NestedState.InL2"/>, a VM entry into L2 on a vmcs02 prepared from it.
     /// </summary>
-    /// <exception cref="ArgumentException">The state is inconsistent (a vmcs12 of the wrong size, or InL2 without one).</exception>
+    /// <exception cref="ArgumentException">
+    /// The state is inconsistent, as vmx_set_nested_state's -EINVAL: a vmcs12 of the wrong size, InL2 or a current vmcs12
+    /// outside VMX operation, a VMXON or vmcs12 address that is no valid page, a vmcs12 at the VMXON region.
+    /// </exception>
     public void ImportNestedState(NestedState state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -402,10 +405,19 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             throw new ArgumentException($"ImportNestedState: the vmcs12 must be {TLayout.Size} bytes exactly when there is a current VMCS pointer.", nameof(state));
         }
 
-        if ((state.InL2 && !hasCurrent) || (hasCurrent && state.VmxonPointer == InvalidPointer))
+        var vmxon = state.VmxonPointer ?? _vmxon;
+        if ((state.InL2 && !hasCurrent) || (hasCurrent && vmxon == InvalidPointer))
         {
             throw new ArgumentException("ImportNestedState: L2 cannot run, nor a vmcs12 be current, outside VMX operation.", nameof(state));
         }
+
+        // vmx_set_nested_state: -EINVAL for a VMXON or vmcs12 address that is not a valid page, or a vmcs12 at the VMXON region.
+        if ((vmxon != InvalidPointer && !ValidL1Address(vmxon)) || (hasCurrent && (!ValidL1Address(state.CurrentVmcs12) || state.CurrentVmcs12 == vmxon)))
+        {
+            throw new ArgumentException($"ImportNestedState: VMXON pointer 0x{vmxon:X} or vmcs12 pointer 0x{state.CurrentVmcs12:X} is not a valid, distinct page address.", nameof(state));
+        }
+
+        ArgumentNullException.ThrowIfNull(state.L1Regions);
 
         if (_inL2)
         {
@@ -416,7 +428,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
 
         DisableShadowing();
         Memory.Replace(state.L1Regions);
-        _vmxon = state.VmxonPointer;
+        _vmxon = vmxon;
         _current = state.CurrentVmcs12;
         _needShadowSync = false;
         _rareStale = false;

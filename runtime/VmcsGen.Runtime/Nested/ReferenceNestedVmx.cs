@@ -164,14 +164,16 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     {
         ArgumentNullException.ThrowIfNull(state);
         if ((state.CurrentVmcs12 != InvalidPointer) != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != _vmcs12.Length)
-            || (state.InL2 && state.CurrentVmcs12 == InvalidPointer) || (state.CurrentVmcs12 != InvalidPointer && state.VmxonPointer == InvalidPointer))
+            || (state.InL2 && state.CurrentVmcs12 == InvalidPointer) || (state.CurrentVmcs12 != InvalidPointer && (state.VmxonPointer ?? _vmxon) == InvalidPointer)
+            || ((state.VmxonPointer ?? _vmxon) is var vmxon && vmxon != InvalidPointer && BadAddress(vmxon))
+            || (state.CurrentVmcs12 != InvalidPointer && (BadAddress(state.CurrentVmcs12) || state.CurrentVmcs12 == vmxon)))
         {
             throw new ArgumentException("ImportNestedState: inconsistent state.", nameof(state));
         }
 
         _inL2 = false;
         Memory.Replace(state.L1Regions);
-        _vmxon = state.VmxonPointer;
+        _vmxon = state.VmxonPointer ?? _vmxon;
         _current = state.CurrentVmcs12;
         if (state.Vmcs12 is not null)
         {

@@ -7,25 +7,10 @@ namespace VmcsGen.Runtime.Tests;
 public sealed class CapabilityTests
 {
     /// <summary>
-    /// Capability MSRs modelled on a Skylake-SP server as QEMU's scripts/kvm/vmxcap prints them (hand-checked below bit by
-    /// bit against the SDM; not copied from one specific machine): revision 4, 1 KiB region, TRUE controls, WB.
+    /// A mutable copy of <see cref="Software.VmxProfile.ReferenceCpu"/> (a Skylake-SP server as QEMU's scripts/kvm/vmxcap
+    /// prints it): the tests below decode it and check each value against the SDM's bit definitions by hand.
     /// </summary>
-    public static Dictionary<uint, ulong> SkylakeServer() => new()
-    {
-        [VmxMsr.Basic] = 0x00DA_0400_0000_0004,
-        [VmxMsr.PinBasedCtls] = 0x0000_00FF_0000_0016,
-        [VmxMsr.ProcBasedCtls] = 0xFFF9_FFFE_0401_E172,
-        [VmxMsr.ExitCtls] = 0x01FF_FFFF_0003_6DFF,
-        [VmxMsr.EntryCtls] = 0x0003_FFFF_0000_11FF,
-        [VmxMsr.Misc] = 0x0000_0000_7004_C1E7,
-        [VmxMsr.VmcsEnum] = 0x0000_0000_0000_002E,
-        [VmxMsr.ProcBasedCtls2] = 0x0077_FFFF_0000_0000,
-        [VmxMsr.EptVpidCap] = 0x0000_0F01_0673_4141,
-        [VmxMsr.TruePinBasedCtls] = 0x0000_00FF_0000_0016,
-        [VmxMsr.TrueProcBasedCtls] = 0xFFF9_FFFE_0400_6172,
-        [VmxMsr.TrueExitCtls] = 0x01FF_FFFF_0003_6DFB,
-        [VmxMsr.TrueEntryCtls] = 0x0003_FFFF_0000_11FB,
-    };
+    public static Dictionary<uint, ulong> SkylakeServer() => new(Software.VmxProfile.ReferenceCpu);
 
     [Test]
     public void BasicAndMiscAreDecoded()

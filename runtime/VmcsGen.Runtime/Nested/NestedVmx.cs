@@ -611,22 +611,16 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     /// </summary>
     private VmxResult? CheckVmcs12(Software.VmxProfile profile)
     {
-        var reader = new Vmcs12Reader(_vmcs12);
-        var check = Software.VmEntryChecks.Controls(ref reader, profile);
-        if (check.Passed)
-        {
-            check = Software.VmEntryChecks.Host(ref reader, profile);
-        }
-
-        if (!check.Passed)
-        {
-            return VmFail(check.Error);
-        }
-
-        check = Software.VmEntryChecks.Guest(ref reader, profile, memory: null);
+        var reader = new Vmcs12Reader<TLayout, TControls>(_vmcs12);
+        var check = Software.VmEntryChecks.Check(ref reader, profile, memory: null);
         if (check.Passed)
         {
             return null;
+        }
+
+        if (check.Kind == Software.InstructionOutcomeKind.FailValid)
+        {
+            return VmFail(check.Error);
         }
 
         _box.Counts.EntryFailures++;
@@ -640,12 +634,6 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         _needShadowSync = Options.UseShadowVmcs;
         ResumeL1();
         return VmxResult.EntryFailure;
-    }
-
-    /// <summary>vmcs12 as the entry checks read it: a field the layout lacks reads as 0.</summary>
-    private readonly struct Vmcs12Reader(byte[] vmcs12) : Software.IVmcsFieldReader
-    {
-        public ulong Read(uint encoding) => TLayout.Read(vmcs12, encoding, out var value).IsSuccess ? value : 0;
     }
 
     /// <summary>nested_vmx_enter_non_root_mode: prepare vmcs02 from vmcs12 (shadow already flushed), enter L2.</summary>

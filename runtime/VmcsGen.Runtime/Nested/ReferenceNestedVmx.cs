@@ -319,7 +319,7 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
         if (_options.Vmcs12EntryChecks is { } profile)
         {
-            var reader = new Vmcs12Reader(_vmcs12);
+            var reader = new Vmcs12Reader<TLayout, TControls>(_vmcs12);
             var check = Software.VmEntryChecks.Check(ref reader, profile, memory: null);
             if (check.Kind == Software.InstructionOutcomeKind.FailValid)
             {
@@ -336,11 +336,6 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
         EnterVmcs02(launch);
         return VmxResult.Succeed;
-    }
-
-    private readonly struct Vmcs12Reader(byte[] vmcs12) : Software.IVmcsFieldReader
-    {
-        public ulong Read(uint encoding) => TLayout.Read(vmcs12, encoding, out var value).IsSuccess ? value : 0;
     }
 
     private void EnterVmcs02(bool setLaunched)

@@ -21,11 +21,18 @@ public static class SoftwareNested
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
+        var cpu = CreateProcessor();
+        return (new NestedVmx<TLayout, TControls, SoftwareVmcs>(cpu.Vmcs, Vmcs01, Vmcs02, Shadow, options), cpu);
+    }
+
+    /// <summary>A <see cref="SoftwareVmx"/> with <see cref="Profile"/> and the engine's three VMCS regions.</summary>
+    internal static SoftwareVmx CreateProcessor()
+    {
         var cpu = new SoftwareVmx(Profile);
         cpu.CreateRegion(Vmcs01);
         cpu.CreateRegion(Vmcs02);
         cpu.CreateRegion(Shadow, shadow: true);
-        return (new NestedVmx<TLayout, TControls, SoftwareVmcs>(cpu.Vmcs, Vmcs01, Vmcs02, Shadow, options), cpu);
+        return cpu;
     }
 
     /// <summary>The naive oracle of the same layout on its own <see cref="SoftwareVmx"/>.</summary>

@@ -33,10 +33,7 @@ internal static class Mutant
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
-        var cpu = new SoftwareVmx(SoftwareNested.Profile);
-        cpu.CreateRegion(SoftwareNested.Vmcs01);
-        cpu.CreateRegion(SoftwareNested.Vmcs02);
-        cpu.CreateRegion(SoftwareNested.Shadow, shadow: true);
+        var cpu = SoftwareNested.CreateProcessor();
         return new NestedVmx<TLayout, TControls, SoftwareVmcs>(cpu.Vmcs, SoftwareNested.Vmcs01, SoftwareNested.Vmcs02, SoftwareNested.Shadow, options) { Bug = bug };
     }
 }

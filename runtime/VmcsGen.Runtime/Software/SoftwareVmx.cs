@@ -455,21 +455,23 @@ public sealed class SoftwareVmx
     }
 
     /// <summary>
-    /// VMREAD r/m, reg: the encoding in <paramref name="encodingRegister"/> (its full width in 64-bit mode: bits 63:32
-    /// set are an unsupported component), the value to a register (in <see cref="InstructionOutcome.Value"/>) or to memory,
-    /// truncated to 32 bits outside 64-bit mode. In VMX non-root operation the processor decides shadow or VM exit.
+    /// VMREAD's and VMWRITE's shared checks, in the SDM's order: #UD, the VM exit in non-root operation (bitmap or bits
+    /// above 14), #GP(0) at CPL > 0, then (counted as an access) VMfailInvalid without a current VMCS or, in non-root
+    /// operation, without a linked shadow VMCS. Null when the instruction goes on to the field checks.
     /// </summary>
-    public InstructionOutcome ExecuteVmread(VmxContext context, VmxOperand encodingRegister, VmxOperand destination)
+    private InstructionOutcome? AccessChecks(VmxContext context, VmxOperand encodingRegister, VmxOperand operand, uint exitReason, int bitmapSlot,
+        ref long accesses, out ulong encoding, out bool nonRoot)
     {
-        var encoding = context.Mode == CpuMode.Long64 ? encodingRegister.Value : (uint)encodingRegister.Value;
+        encoding = context.Mode == CpuMode.Long64 ? encodingRegister.Value : (uint)encodingRegister.Value;
+        nonRoot = Operation == VmxOperation.NonRoot;
         if (Invalid(context))
         {
             return InstructionOutcome.InvalidOpcode;
         }
 
-        if (Operation == VmxOperation.NonRoot && ExitsOnAccess(encoding, _vmreadBitmapSlot))
+        if (nonRoot && ExitsOnAccess(encoding, bitmapSlot))
         {
-            return ExitFor(VmxExitReason.VmRead, destination.IsMemory ? destination.Address : 0, AccessInfo(context, encodingRegister, destination));
+            return ExitFor(exitReason, operand.IsMemory ? operand.Address : 0, AccessInfo(context, encodingRegister, operand));
         }
 
         if (context.Cpl > 0)
@@ -477,11 +479,20 @@ public sealed class SoftwareVmx
             return InstructionOutcome.GeneralProtection;
         }
 
-        _reads++;
-        var nonRoot = Operation == VmxOperation.NonRoot;
-        if (_current is null || (nonRoot && LinkedShadow() is null))
+        accesses++;
+        return _current is null || (nonRoot && LinkedShadow() is null) ? InstructionOutcome.FailInvalid : null;
+    }
+
+    /// <summary>
+    /// VMREAD r/m, reg: the encoding in <paramref name="encodingRegister"/> (its full width in 64-bit mode: bits 63:32
+    /// set are an unsupported component), the value to a register (in <see cref="InstructionOutcome.Value"/>) or to memory,
+    /// truncated to 32 bits outside 64-bit mode. In VMX non-root operation the processor decides shadow or VM exit.
+    /// </summary>
+    public InstructionOutcome ExecuteVmread(VmxContext context, VmxOperand encodingRegister, VmxOperand destination)
+    {
+        if (AccessChecks(context, encodingRegister, destination, VmxExitReason.VmRead, _vmreadBitmapSlot, ref _reads, out var encoding, out var nonRoot) is { } early)
         {
-            return InstructionOutcome.FailInvalid;
+            return early;
         }
 
         var slot = encoding >> 32 == 0 ? CountRead((uint)encoding) : -1;
@@ -490,7 +501,7 @@ public sealed class SoftwareVmx
             return FailOutcome(VmxInstructionError.UnsupportedVmcsComponent);
         }
 
-        var region = nonRoot ? LinkedShadow()! : _current;
+        var region = nonRoot ? LinkedShadow()! : _current!; // AccessChecks passed: both exist
         var value = LoadSlot(region.Fields[slot], (uint)encoding);
         if (context.OperandBits == 32)
         {
@@ -529,27 +540,9 @@ public sealed class SoftwareVmx
     /// </summary>
     public InstructionOutcome ExecuteVmwrite(VmxContext context, VmxOperand encodingRegister, VmxOperand source)
     {
-        var encoding = context.Mode == CpuMode.Long64 ? encodingRegister.Value : (uint)encodingRegister.Value;
-        if (Invalid(context))
+        if (AccessChecks(context, encodingRegister, source, VmxExitReason.VmWrite, _vmwriteBitmapSlot, ref _writes, out var encoding, out var nonRoot) is { } early)
         {
-            return InstructionOutcome.InvalidOpcode;
-        }
-
-        if (Operation == VmxOperation.NonRoot && ExitsOnAccess(encoding, _vmwriteBitmapSlot))
-        {
-            return ExitFor(VmxExitReason.VmWrite, source.IsMemory ? source.Address : 0, AccessInfo(context, encodingRegister, source));
-        }
-
-        if (context.Cpl > 0)
-        {
-            return InstructionOutcome.GeneralProtection;
-        }
-
-        _writes++;
-        var nonRoot = Operation == VmxOperation.NonRoot;
-        if (_current is null || (nonRoot && LinkedShadow() is null))
-        {
-            return InstructionOutcome.FailInvalid;
+            return early;
         }
 
         ulong value;
@@ -578,7 +571,7 @@ public sealed class SoftwareVmx
             return FailOutcome(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
 
-        var region = nonRoot ? LinkedShadow()! : _current;
+        var region = nonRoot ? LinkedShadow()! : _current!; // AccessChecks passed: both exist
         StoreSlot(ref region.Fields[slot], (uint)encoding, MaskAccessRights((uint)encoding, value));
         if (nonRoot)
         {

@@ -67,6 +67,9 @@ static class VmcsEncoding
     /// <summary>VM_INSTRUCTION_ERROR: where a VMfailValid stores its number (SDM Vol. 3C §31.4).</summary>
     public const uint VmInstructionError = 0x4400;
 
+    /// <summary>VM_EXIT_REASON and EXIT_QUALIFICATION: what a VM exit (or a VM-entry failure) reports.</summary>
+    public const uint ExitReason = 0x4402, ExitQualification = 0x6400;
+
     /// <summary>VMCS_LINK_POINTER: guest state by encoding, but no VM exit writes it.</summary>
     public const uint VmcsLinkPointer = 0x2800;
 

@@ -33,7 +33,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     public const ulong InvalidPointer = ulong.MaxValue;
     private const uint VmInstructionError = VmcsEncoding.VmInstructionError;
     private const uint VmcsLinkPointer = VmcsEncoding.VmcsLinkPointer;
-    private const uint ExitReason = 0x4402, ExitQualification = 0x6400;
+    private const uint ExitReason = VmcsEncoding.ExitReason, ExitQualification = VmcsEncoding.ExitQualification;
     private const uint ProcBasedControls = 0x4002, SecondaryControls = 0x401E, VmreadBitmap = 0x2026, VmwriteBitmap = 0x2028;
 
     private readonly CounterBox _box = new();

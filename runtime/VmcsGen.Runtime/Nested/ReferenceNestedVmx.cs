@@ -328,8 +328,8 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
 
             if (!check.Passed)
             {
-                TLayout.Write(_vmcs12, 0x4402, Software.VmxExitReason.InvalidGuestState | Software.VmxExitReason.EntryFailureBit);
-                TLayout.Write(_vmcs12, 0x6400, check.Qualification);
+                TLayout.Write(_vmcs12, VmcsEncoding.ExitReason, Software.VmxExitReason.InvalidGuestState | Software.VmxExitReason.EntryFailureBit);
+                TLayout.Write(_vmcs12, VmcsEncoding.ExitQualification, check.Qualification);
                 return VmxResult.EntryFailure;
             }
         }

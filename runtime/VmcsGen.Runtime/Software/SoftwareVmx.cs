@@ -31,7 +31,7 @@ public sealed class SoftwareVmx
     public const int LaunchStateOffset = 8;
     public const int FieldsOffset = 16;
 
-    private const uint VmInstructionErrorEncoding = VmcsEncoding.VmInstructionError, ExitReasonEncoding = 0x4402, ExitQualificationEncoding = 0x6400,
+    private const uint VmInstructionErrorEncoding = VmcsEncoding.VmInstructionError, ExitReasonEncoding = VmcsEncoding.ExitReason, ExitQualificationEncoding = VmcsEncoding.ExitQualification,
         ExitInstructionLengthEncoding = 0x440C, InstructionInfoEncoding = 0x440E, LinkPointerEncoding = VmcsEncoding.VmcsLinkPointer,
         ProcBasedEncoding = 0x4002, SecondaryEncoding = 0x401E, VmreadBitmapEncoding = 0x2026, VmwriteBitmapEncoding = 0x2028;
 

@@ -29,6 +29,9 @@ public abstract class LayoutHandle
 
     public abstract uint Revision { get; }
 
+    /// <summary>Whether the manifest says <c>vmwrite-any</c>: L1 is told it may VMWRITE exit-information fields.</summary>
+    public abstract bool VmwriteAny { get; }
+
     public abstract IReadOnlyList<VmcsFieldDescriptor> Fields { get; }
 
     /// <summary>A nested engine of this layout on a fresh software processor.</summary>
@@ -68,6 +71,8 @@ public sealed class LayoutHandle<TLayout, TControls> : LayoutHandle
     }
 
     public override uint Revision => TLayout.Revision;
+
+    public override bool VmwriteAny => TLayout.VmwriteAny;
 
     public override IReadOnlyList<VmcsFieldDescriptor> Fields { get; }
 

@@ -74,7 +74,8 @@ public sealed record Options(
           --list                 list workloads, suites, strategies, manifests and costs, then exit
 
         Exit status: 0 ran; 2 bad input; 3 ran, but some strategy failed L1 accesses of a workload (marked unfaithful).
-        calibrate --help describes the calibration command.
+        calibrate --help describes the calibration command; advise --help the classification advisor (advise, compare,
+        record, convert).
         """;
 }
 
@@ -126,7 +127,12 @@ public static class Program
     {
         try
         {
-            return args is ["calibrate", .. var rest] ? CalibrateCommand.Run(rest) : Run(Options.Parse(args));
+            return args switch
+            {
+                ["calibrate", .. var rest] => CalibrateCommand.Run(rest),
+                [var command and ("advise" or "compare" or "record" or "convert"), .. var rest] => Advisor.AdviseCommand.Run(command, rest),
+                _ => Run(Options.Parse(args)),
+            };
         }
         catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
         {

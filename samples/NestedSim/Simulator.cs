@@ -142,7 +142,11 @@ public static class Simulator
     /// Runs the trace on one strategy: L1 loads and sets up its vmcs12 and launches L2; <see cref="WarmupRounds"/> rounds
     /// bring the engine to a steady state; then every round trip of the trace is counted.
     /// </summary>
-    public static StrategyResult Run(Strategy strategy, Workload workload, IReadOnlyDictionary<string, uint> names, Round[] trace, CostModel costs, Action<int>? progress = null)
+    /// <param name="wrap">Wraps the engine before L1 uses it (e.g. in a <see cref="NestedTraceRecorder"/>); counters still come from the engine.</param>
+    /// <param name="warmup">Warm-up round trips before the measured ones (default <see cref="WarmupRounds"/>).</param>
+    public static StrategyResult Run(
+        Strategy strategy, Workload workload, IReadOnlyDictionary<string, uint> names, Round[] trace, CostModel costs, Action<int>? progress = null,
+        Func<INestedEngine, INestedEngine>? wrap = null, int warmup = WarmupRounds)
     {
         if (workload.PerIteration == 0 || trace.Length == 0)
         {
@@ -157,7 +161,8 @@ public static class Simulator
             failed[name] = failed.GetValueOrDefault(name) + 1;
         }
 
-        var engine = strategy.Layout.CreateEngine(strategy.Options);
+        var counted = strategy.Layout.CreateEngine(strategy.Options);
+        var engine = wrap?.Invoke(counted) ?? counted;
         var known = new Dictionary<uint, ulong>();
         engine.Memory.CreateRegion(Vmcs12Address, strategy.Layout.Revision);
         Expect(engine.L1VmPtrLd(Vmcs12Address), "VMPTRLD", strategy);
@@ -176,12 +181,12 @@ public static class Simulator
         }
 
         Expect(engine.L1VmLaunch(), "VMLAUNCH", strategy);
-        for (var i = 0; i < Math.Min(WarmupRounds, trace.Length); i++)
+        for (var i = 0; i < Math.Min(warmup, trace.Length); i++)
         {
             Play(engine, trace[i], known, Failed);
         }
 
-        var before = LayoutHandle.CountersOf(engine);
+        var before = LayoutHandle.CountersOf(counted);
         var events = WorkloadParser.Events.ToDictionary(e => e, _ => 0L, StringComparer.Ordinal);
 
         for (var i = 0; i < trace.Length; i++)
@@ -198,7 +203,7 @@ public static class Simulator
         }
 
         progress?.Invoke(trace.Length & 1023);
-        var total = LayoutHandle.CountersOf(engine) - before;
+        var total = LayoutHandle.CountersOf(counted) - before;
         return new StrategyResult(strategy, total, trace.Length, costs.Of(total, events), events, failed, workload.PerIteration);
     }
 

@@ -176,6 +176,31 @@ public record struct NestedCounters
         return a;
     }
 
+    /// <summary>Every counter of <paramref name="a"/> plus the same counter of <paramref name="b"/>.</summary>
+    public static NestedCounters operator +(NestedCounters a, NestedCounters b)
+    {
+        var left = Tallies(ref a);
+        var right = Tallies(ref b);
+        for (var i = 0; i < left.Length; i++)
+        {
+            left[i] += right[i];
+        }
+
+        return a;
+    }
+
+    /// <summary>Every counter of <paramref name="a"/> times <paramref name="times"/>: <paramref name="times"/> spans alike.</summary>
+    public static NestedCounters operator *(NestedCounters a, long times)
+    {
+        var tallies = Tallies(ref a);
+        for (var i = 0; i < tallies.Length; i++)
+        {
+            tallies[i] *= times;
+        }
+
+        return a;
+    }
+
     /// <summary>The counters as one span: the struct holds nothing but the long behind each property, in order.</summary>
     private static Span<long> Tallies(ref NestedCounters counters) =>
         MemoryMarshal.CreateSpan(ref Unsafe.As<NestedCounters, long>(ref counters), Unsafe.SizeOf<NestedCounters>() / sizeof(long));

@@ -1,0 +1,522 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Spectre.Console;
+using VmcsGen.Nested;
+
+namespace VmcsGen.Samples.NestedSim.Advisor;
+
+/// <summary>A manifest the advisor works on: its text, its compiled layout and its classification.</summary>
+public sealed record ManifestInput(string Path, ManifestText Text, LayoutHandle Layout, Classification Classification);
+
+/// <summary>
+/// <c>advise</c>, <c>compare</c>, <c>record</c> and <c>convert</c>: the classification advisor's commands. Every input
+/// mistake is one line naming the file and line (or the option) and exit status 2, with nothing written.
+/// </summary>
+public static class AdviseCommand
+{
+    public const int Refused = 4;
+
+    public const string Usage = """
+        usage: dotnet run --project samples/NestedSim -c Release -- advise --manifest NAME|FILE [options]
+               dotnet run --project samples/NestedSim -c Release -- compare A B [options]
+               dotnet run --project samples/NestedSim -c Release -- record --workload NAME|FILE [--manifest NAME|FILE] --out FILE.trace
+               dotnet run --project samples/NestedSim -c Release -- convert FILE.trace --out FILE.workload
+
+        advise   searches shadow-rw/shadow-ro/sync/rare-sync classes, control shadows and dirty groups for the lowest
+                 modelled cycles per round trip on today's engine, proves the proposal (it builds with no diagnostic,
+                 its engine counts what the model counted, its engine equals the reference engine) and prints it.
+        compare  A and B (two manifests of the same fields) on the same workloads: field by field, what each change costs.
+        record   runs a workload on a manifest's engine with the trace recorder on (NestedTraceRecorder) and writes the trace.
+        convert  turns a trace into a workload file (one exit block per distinct round-trip shape).
+
+          --manifest NAME|FILE  a manifest compiled into NestedSim (kvm-2018, kvm, ...) or any .vmcs file (compiled here)
+          --workload NAME|FILE[:W]  a shipped workload or file, weight W (default 1); repeatable (default: cpuid-loop, io-mix, idle)
+          --trace FILE[:W]      a recorded trace (docs/TRACE.md), weight W; repeatable
+          --suite vmexit[:W]    the vmexit suite's tests, weight W in all (each test W / its count)
+          --costs FILE          cost values (default: Costs/default.costs); --cost NAME=CYCLES overrides one
+          --out FILE            advise: write the proposal manifest here (only when every check passed); record/convert: the output
+          --layout NAMESPACE    the proposal's layout namespace (default: the manifest's + "Advised")
+          --rounds N --seed N   round trips per workload and seed (default 20000, 1)
+          --safety N            engine-vs-reference sequences run on the proposal (default 300)
+          --quiet               no progress display
+
+        Exit status: 0 done; 2 bad input (nothing written); 4 the proposal failed a check and is not recommended.
+        """;
+
+    public static int Run(string command, string[] args)
+    {
+        var o = AdviseOptions.Parse(command, args);
+        if (o.Help)
+        {
+            Console.WriteLine(Usage);
+            return Program.Ran;
+        }
+
+        return command switch
+        {
+            "advise" => Advise(o),
+            "compare" => Compare(o),
+            "record" => Record(o),
+            _ => Convert(o),
+        };
+    }
+
+    /// <summary>The compiled-in layouts, and field names across all of them (plus the given extras).</summary>
+    private static IReadOnlyList<LayoutHandle> CompiledLayouts { get; } = LayoutHandle.Discover(typeof(LayoutHandle).Assembly, typeof(Program).Assembly);
+
+    public static IReadOnlyDictionary<string, uint> Names(params LayoutHandle[] extra) => Simulator.FieldNames(CompiledLayouts.Concat(extra));
+
+    /// <summary>A shipped manifest by name (its compiled layout), or a .vmcs file compiled now; errors are the generator's, with file and line.</summary>
+    public static ManifestInput LoadManifest(string nameOrPath)
+    {
+        var shipped = Path.Combine(AppContext.BaseDirectory, "fields", nameOrPath.EndsWith(".vmcs", StringComparison.Ordinal) ? nameOrPath : nameOrPath + ".vmcs");
+        var compiled = CompiledLayouts.FirstOrDefault(l => l.ManifestFile == Path.GetFileName(shipped));
+        if (!File.Exists(nameOrPath) && compiled is not null && File.Exists(shipped))
+        {
+            var shippedText = new ManifestText(shipped, File.ReadAllText(shipped));
+            return new ManifestInput(shipped, shippedText, compiled, Classification.Of(compiled, shippedText.GroupNames()));
+        }
+
+        if (!File.Exists(nameOrPath))
+        {
+            throw new ArgumentException($"--manifest {nameOrPath}: neither a manifest compiled into NestedSim ({string.Join(", ", CompiledLayouts.Select(l => Path.GetFileNameWithoutExtension(l.ManifestFile)))}) nor a file");
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(nameOrPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--manifest {nameOrPath}: cannot read it ({e.Message})");
+        }
+
+        var result = ManifestCompiler.Compile(nameOrPath, text);
+        if (result.HasErrors || result.Layout is null)
+        {
+            var first = result.Diagnostics.FirstOrDefault(d => d.Contains(" error ", StringComparison.Ordinal)) ?? result.Diagnostics.FirstOrDefault() ?? $"{nameOrPath}: no layout was generated";
+            var more = result.Diagnostics.Count(d => d.Contains(" error ", StringComparison.Ordinal)) - 1;
+            throw new ArgumentException(first + (more > 0 ? $" (and {more} more error{(more == 1 ? string.Empty : "s")})" : string.Empty));
+        }
+
+        var manifestText = new ManifestText(nameOrPath, text);
+        return new ManifestInput(nameOrPath, manifestText, result.Layout, Classification.Of(result.Layout, manifestText.GroupNames()));
+    }
+
+    /// <summary>The workloads and traces of the options, with their weights, checked against the field names.</summary>
+    public static List<(Workload Workload, double Weight)> LoadWorkloads(AdviseOptions o, IReadOnlyDictionary<string, uint> names)
+    {
+        var list = new List<(Workload, double)>();
+        var shipped = Directory.EnumerateFiles(Path.Combine(AppContext.BaseDirectory, "Workloads"), "*.workload").ToDictionary(f => Path.GetFileNameWithoutExtension(f), f => f);
+        foreach (var (name, weight) in o.Workloads.Count + o.Traces.Count + (o.Suite is null ? 0 : 1) == 0
+                     ? new[] { "cpuid-loop", "io-mix", "idle" }.Select(w => (w, 1.0)).ToList()
+                     : o.Workloads)
+        {
+            var path = shipped.GetValueOrDefault(name) ?? (File.Exists(name) ? name : throw new ArgumentException($"--workload {name}: neither a shipped workload ({string.Join(", ", shipped.Keys)}) nor a file"));
+            var workload = WorkloadParser.Load(path);
+            Simulator.Validate(workload, names);
+            list.Add((workload, weight));
+        }
+
+        foreach (var (path, weight) in o.Traces)
+        {
+            var trace = TraceFile.Load(path, names);
+            var workload = TraceFile.ToWorkload(trace, Path.GetFileNameWithoutExtension(path));
+            Simulator.Validate(workload, names);
+            list.Add((workload, weight));
+        }
+
+        if (o.Suite is { } suite)
+        {
+            var tests = Suite.Load(suite.Name).Where(w => w.PerIteration > 0).ToList();
+            foreach (var test in tests)
+            {
+                Simulator.Validate(test, names);
+                list.Add((test, suite.Weight / tests.Count));
+            }
+        }
+
+        if (!(list.Sum(w => w.Item2) > 0))
+        {
+            throw new ArgumentException("the workload weights sum to 0: give at least one workload a positive weight");
+        }
+
+        return list;
+    }
+
+    public static List<WorkloadProfile> Profiles(Classification fields, IEnumerable<(Workload Workload, double Weight)> workloads, IReadOnlyDictionary<string, uint> names, int rounds, int seed) =>
+        workloads.Select(w => WorkloadProfile.Build(fields, w.Workload, names, Simulator.Trace(w.Workload, names, w.Workload.PerIteration == 0 ? 0 : rounds, seed), w.Weight)).ToList();
+
+    private static int Advise(AdviseOptions o)
+    {
+        var input = LoadManifest(o.Manifest ?? throw new ArgumentException("advise needs --manifest NAME|FILE (e.g. --manifest kvm-2018)"));
+        var names = Names(input.Layout);
+        var workloads = LoadWorkloads(o, names);
+        var costs = Program.Costs(o.CostsFile, o.Costs);
+        var profiles = Profiles(input.Classification, workloads, names, o.Rounds, o.Seed);
+        var advisor = new Advisor(profiles);
+        var interactive = !o.Quiet && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+
+        var clock = Stopwatch.StartNew();
+        Advice advice = null!;
+        Progress(interactive, "searching", update => advice = advisor.Search(input.Classification, costs, (step, cycles) =>
+            update($"searching: step {step}, {cycles.ToString("N0", CultureInfo.InvariantCulture)} cycles per round trip")));
+        var searchTime = clock.Elapsed;
+
+        var ns = o.Layout ?? input.Text.Namespace + "Advised";
+        var proposalText = input.Text.Rewrite(input.Classification, advice.After, ns, Preamble(input, advice, workloads, o));
+        var outPath = o.Out ?? Path.GetFileNameWithoutExtension(input.Path) + ".advised.vmcs";
+
+        Verification verification = null!;
+        Progress(interactive, "proving the proposal", update => verification = Verify(outPath, proposalText, input, advice, workloads, names, o, costs, update));
+        var console = Output();
+        Print(console, input, advice, searchTime, verification, ns);
+        if (!verification.Passed)
+        {
+            Console.Error.WriteLine("NestedSim: advise: the proposal is not recommended: " + verification.Failure);
+            return Refused;
+        }
+
+        if (o.Out is { } output)
+        {
+            var temporary = output + ".tmp";
+            File.WriteAllText(temporary, proposalText);
+            File.Move(temporary, output, overwrite: true);
+            console.MarkupLine($"wrote [bold]{Markup.Escape(output)}[/] (layout {Markup.Escape(ns)}); put it in fields/ and rebuild to use it");
+        }
+        else
+        {
+            console.MarkupLine("no --out given: the proposal was not written");
+        }
+
+        return Program.Ran;
+    }
+
+    private static IEnumerable<string> Preamble(ManifestInput input, Advice advice, List<(Workload Workload, double Weight)> workloads, AdviseOptions o)
+    {
+        yield return $"Proposed by NestedSim advise from {Path.GetFileName(input.Path)}: {advice.Changes.Count} fields reclassified.";
+        yield return $"Workloads: {string.Join(", ", workloads.Select(w => $"{w.Workload.Name} (weight {w.Weight.ToString("0.###", CultureInfo.InvariantCulture)})"))};";
+        yield return $"{o.Rounds} round trips each, seed {o.Seed}, today's engine; costs {(o.CostsFile ?? "default")}.";
+        yield return $"Modelled cycles per round trip (weighted): {advice.WeightedBefore.ToString("N0", CultureInfo.InvariantCulture)} -> {advice.WeightedAfter.ToString("N0", CultureInfo.InvariantCulture)}.";
+        yield return string.Empty;
+    }
+
+    /// <summary>What proving a proposal found: diagnostics, the engine's counts against the model's, the differential run.</summary>
+    public sealed record Verification(
+        IReadOnlyList<string> Diagnostics, int WorkloadsChecked, SafetyReport? Safety, string? Failure,
+        IReadOnlyList<(string Workload, double Model, double Engine)> Cycles)
+    {
+        public bool Passed => Failure is null;
+    }
+
+    /// <summary>
+    /// Builds the proposal with the generator (no diagnostic allowed), runs every workload on its compiled engine and holds
+    /// the counts to the model's, then runs the engine-equals-reference property on it.
+    /// </summary>
+    public static Verification Verify(
+        string path, string text, ManifestInput input, Advice advice, IEnumerable<(Workload Workload, double Weight)> workloads,
+        IReadOnlyDictionary<string, uint> names, AdviseOptions o, CostModel costs, Action<string>? update = null)
+    {
+        update?.Invoke("compiling the proposal with the generator");
+        var compiled = ManifestCompiler.Compile(path, text);
+        if (compiled.Layout is null || compiled.Diagnostics.Count > 0)
+        {
+            return new Verification(compiled.Diagnostics, 0, null, $"the proposal does not build cleanly: {compiled.Diagnostics.FirstOrDefault() ?? "no layout"}", []);
+        }
+
+        var options = new NestedVmxOptions();
+        var strategy = new Strategy("proposal", path, compiled.Layout, options);
+        var model = new CountModel(Classification.Of(compiled.Layout), options);
+        var cycles = new List<(string, double, double)>();
+        var checkedCount = 0;
+        foreach (var (workload, _) in workloads.Where(w => w.Workload.PerIteration > 0))
+        {
+            update?.Invoke($"running {workload.Name} on the proposal's engine");
+            var trace = Simulator.Trace(workload, names, o.Rounds, o.Seed);
+            var engine = Simulator.Run(strategy, workload, names, trace, costs);
+            var counted = model.Count(WorkloadProfile.Build(model.Classification, workload, names, trace));
+            if (counted != engine.Total)
+            {
+                return new Verification(compiled.Diagnostics, checkedCount, null, $"on {workload.Name} the compiled engine counted {engine.Total} but the model {counted}", cycles);
+            }
+
+            cycles.Add((workload.Name, costs.Of(counted, engine.Events).Total / Math.Max(1, engine.Rounds), engine.CyclesPerRound));
+            checkedCount++;
+        }
+
+        update?.Invoke($"engine vs reference on {o.Safety} random sequences");
+        var safety = SafetyCheck.Run(compiled.Layout, o.Safety, o.Seed);
+        return new Verification(compiled.Diagnostics, checkedCount, safety, safety.Safe ? null : "the engine diverged from the reference engine: " + safety.Divergence, cycles);
+    }
+
+    private static void Print(IAnsiConsole console, ManifestInput input, Advice advice, TimeSpan searchTime, Verification verification, string ns)
+    {
+        console.MarkupLine($"[bold]advise[/] {Markup.Escape(Path.GetFileName(input.Path))} → proposal [bold]{Markup.Escape(ns)}[/] (today's engine; {advice.Evaluations:N0} classifications evaluated in {searchTime.TotalSeconds:0.0} s, {advice.Steps} steps)");
+        PrintWorkloads(console, advice, "before", "proposal");
+        PrintChanges(console, advice.Changes, "proposal");
+        PrintRobustness(console, advice);
+        var s = verification.Safety;
+        console.MarkupLine(verification.Passed
+            ? $"[green]proved[/]: builds with no diagnostic; its compiled engine counted exactly what the model counted on {verification.WorkloadsChecked} workloads; engine = reference on {s!.Sequences} random sequences ({s.Events:N0} events, {s.L2Exits:N0} L2 exits, {s.TrappedAccesses:N0} trapped and {s.ShadowedAccesses:N0} shadowed accesses, {s.RareSyncs:N0} rare syncs)"
+            : $"[red]not proved[/]: {Markup.Escape(verification.Failure!)}");
+    }
+
+    public static void PrintWorkloads(IAnsiConsole console, Advice advice, string beforeName, string afterName)
+    {
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn("workload");
+        table.AddColumn(new TableColumn("weight").RightAligned());
+        table.AddColumn(new TableColumn($"{beforeName} cycles/rt").RightAligned());
+        table.AddColumn(new TableColumn($"{afterName} cycles/rt").RightAligned());
+        table.AddColumn(new TableColumn("saving").RightAligned());
+        foreach (var (workload, weight, before, after) in advice.PerWorkload)
+        {
+            table.AddRow(Markup.Escape(workload), weight.ToString("0.###", CultureInfo.InvariantCulture), before.ToString("N0", CultureInfo.InvariantCulture), after.ToString("N0", CultureInfo.InvariantCulture), Saving(before, after));
+        }
+
+        table.AddRow("[bold]weighted[/]", string.Empty, advice.WeightedBefore.ToString("N0", CultureInfo.InvariantCulture), advice.WeightedAfter.ToString("N0", CultureInfo.InvariantCulture), Saving(advice.WeightedBefore, advice.WeightedAfter));
+        console.Write(table);
+    }
+
+    private static string Saving(double before, double after) =>
+        before == 0 ? "-" : $"{(before - after).ToString("N0", CultureInfo.InvariantCulture)} ({((before - after) / before * 100).ToString("0.0", CultureInfo.InvariantCulture)} %)";
+
+    public static void PrintChanges(IAnsiConsole console, IReadOnlyList<FieldChange> changes, string afterName)
+    {
+        if (changes.Count == 0)
+        {
+            console.MarkupLine("no field changes");
+            return;
+        }
+
+        var table = new Table().Border(TableBorder.Simple).Title($"{changes.Count} field changes, each valued alone in the {afterName}");
+        table.AddColumn("field");
+        table.AddColumn("change");
+        table.AddColumn(new TableColumn("read").RightAligned());
+        table.AddColumn(new TableColumn("written").RightAligned());
+        table.AddColumn(new TableColumn("saves cycles/rt").RightAligned());
+        table.AddColumn("what it moves per round trip (− fewer, + more)");
+        foreach (var change in changes)
+        {
+            table.AddRow(
+                change.After.Name, Markup.Escape($"{change.Before.Describe()} → {change.After.Describe()}"),
+                Advisor.Percent(change.ReadShare), Advisor.Percent(change.WriteShare),
+                double.IsNaN(change.Cycles) ? "required" : change.Cycles.ToString("0.0", CultureInfo.InvariantCulture),
+                Markup.Escape(Reason(change)));
+        }
+
+        console.Write(table);
+    }
+
+    /// <summary>"saves 1 VMREAD per entry" in the counters' words: negative = the change removes them.</summary>
+    public static string Reason(FieldChange change) =>
+        change.Counts.Count == 0
+            ? "nothing on these workloads (a rule made it: see docs)"
+            : string.Join(", ", change.Counts.OrderBy(kv => kv.Value).Select(kv => $"{(kv.Value < 0 ? "−" : "+")}{Math.Abs(kv.Value).ToString("0.###", CultureInfo.InvariantCulture)} {kv.Key}"));
+
+    private static void PrintRobustness(IAnsiConsole console, Advice advice)
+    {
+        var table = new Table().Border(TableBorder.Simple).Title("the saving when one uncertain cost term sits at an end of its range");
+        table.AddColumn("cost term");
+        table.AddColumn(new TableColumn("range").RightAligned());
+        table.AddColumn(new TableColumn("saving at min").RightAligned());
+        table.AddColumn(new TableColumn("saving at max").RightAligned());
+        table.AddColumn("holds");
+        var still = advice.Robustness.Where(r => Math.Abs(r.SavingAtMax - r.SavingAtMin) < 0.05).Select(r => r.Term).ToList();
+        foreach (var r in advice.Robustness.Where(r => !still.Contains(r.Term)))
+        {
+            table.AddRow(r.Term, $"{r.Min.ToString("0.#", CultureInfo.InvariantCulture)}–{r.Max.ToString("0.#", CultureInfo.InvariantCulture)}", r.SavingAtMin.ToString("N1", CultureInfo.InvariantCulture), r.SavingAtMax.ToString("N1", CultureInfo.InvariantCulture), r.Holds ? "yes" : "[red]NO: wins only for some values[/]");
+        }
+
+        console.Write(table);
+        if (still.Count > 0)
+        {
+            console.MarkupLine($"the saving does not depend on {string.Join(", ", still)} (fixed per round trip, the same on both sides)");
+        }
+
+        if (advice.Robustness.Any(r => !r.Holds))
+        {
+            console.MarkupLine("[yellow]flagged[/]: the proposal costs more than the manifest for some value of a cost term; calibrate to your host (calibrate --help) before adopting it");
+        }
+    }
+
+    private static int Compare(AdviseOptions o)
+    {
+        if (o.Positional.Count != 2)
+        {
+            throw new ArgumentException("compare takes two manifests: compare A B (names compiled into NestedSim, or .vmcs files)");
+        }
+
+        var a = LoadManifest(o.Positional[0]);
+        var b = LoadManifest(o.Positional[1]);
+        var onlyA = a.Classification.Fields.Select(f => f.Name).Except(b.Classification.Fields.Select(f => f.Name)).ToList();
+        var onlyB = b.Classification.Fields.Select(f => f.Name).Except(a.Classification.Fields.Select(f => f.Name)).ToList();
+        if (onlyA.Count + onlyB.Count > 0 || a.Classification.Fields.Zip(b.Classification.Fields).Any(p => p.First.Encoding != p.Second.Encoding))
+        {
+            throw new ArgumentException($"compare: {Path.GetFileName(a.Path)} and {Path.GetFileName(b.Path)} do not have the same fields (only in A: {string.Join(", ", onlyA.DefaultIfEmpty("-"))}; only in B: {string.Join(", ", onlyB.DefaultIfEmpty("-"))}); compare classifications of one layout");
+        }
+
+        var names = Names(a.Layout, b.Layout);
+        var workloads = LoadWorkloads(o, names);
+        var costs = Program.Costs(o.CostsFile, o.Costs);
+        var advisor = new Advisor(Profiles(a.Classification, workloads, names, o.Rounds, o.Seed));
+        var advice = advisor.Explain(a.Classification, b.Classification, costs);
+        var console = Output();
+        console.MarkupLine($"[bold]compare[/] A = {Markup.Escape(Path.GetFileName(a.Path))}, B = {Markup.Escape(Path.GetFileName(b.Path))} (today's engine, {o.Rounds} round trips per workload, seed {o.Seed})");
+        PrintWorkloads(console, advice, "A", "B");
+        PrintChanges(console, advice.Changes, "B");
+        return Program.Ran;
+    }
+
+    private static int Record(AdviseOptions o)
+    {
+        var output = o.Out ?? throw new ArgumentException("record needs --out FILE.trace");
+        var input = LoadManifest(o.Manifest ?? "kvm");
+        var names = Names(input.Layout);
+        if (o.Workloads.Count != 1 || o.Traces.Count > 0 || o.Suite is not null)
+        {
+            throw new ArgumentException("record takes exactly one --workload");
+        }
+
+        var (workload, _) = LoadWorkloads(o, names).Single();
+        if (workload.PerIteration == 0)
+        {
+            throw new ArgumentException($"--workload {workload.Name}: it never exits to L1 (per-iteration 0); there is nothing to record");
+        }
+
+        var trace = Simulator.Trace(workload, names, o.Rounds, o.Seed);
+        var temporary = output + ".tmp";
+        using (var file = File.CreateText(temporary))
+        {
+            file.WriteLine($"# recorded by NestedSim record: workload {workload.Name} on {input.Layout.ManifestFile}, {o.Rounds} round trips, seed {o.Seed}");
+            var strategy = new Strategy("record", input.Layout.ManifestFile, input.Layout, new NestedVmxOptions());
+            Simulator.Run(strategy, workload, names, trace, new CostModel(), wrap: engine => new NestedTraceRecorder(engine, file, input.Layout.Fields), warmup: 0);
+        }
+
+        File.Move(temporary, output, overwrite: true);
+        Console.WriteLine($"wrote {output}: {o.Rounds} round trips of {workload.Name} on {input.Layout.ManifestFile}");
+        return Program.Ran;
+    }
+
+    private static int Convert(AdviseOptions o)
+    {
+        if (o.Positional.Count != 1)
+        {
+            throw new ArgumentException("convert takes one trace file: convert FILE.trace --out FILE.workload");
+        }
+
+        var output = o.Out ?? throw new ArgumentException("convert needs --out FILE.workload");
+        var names = Names();
+        var trace = TraceFile.Load(o.Positional[0], names);
+        var workload = TraceFile.ToWorkload(trace, Path.GetFileNameWithoutExtension(o.Positional[0]));
+        Simulator.Validate(workload, names);
+        var temporary = output + ".tmp";
+        File.WriteAllText(temporary, TraceFile.ToWorkloadText(workload));
+        File.Move(temporary, output, overwrite: true);
+        Console.WriteLine($"wrote {output}: {trace.Rounds.Count} round trips as {workload.Exits.Count} exit blocks");
+        return Program.Ran;
+    }
+
+    private static void Progress(bool interactive, string what, Action<Action<string>> work)
+    {
+        if (!interactive)
+        {
+            work(_ => { });
+            return;
+        }
+
+        AnsiConsole.Status().Start(what, ctx => work(status => ctx.Status(Markup.Escape(status))));
+    }
+
+    private static IAnsiConsole Output()
+    {
+        var console = AnsiConsole.Console;
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = 200;
+        }
+
+        return console;
+    }
+}
+
+/// <summary>The advisor commands' options; every mistake names the option.</summary>
+public sealed record AdviseOptions(
+    string? Manifest, IReadOnlyList<(string Name, double Weight)> Workloads, IReadOnlyList<(string Path, double Weight)> Traces,
+    (string Name, double Weight)? Suite, string? CostsFile, IReadOnlyDictionary<string, double> Costs, string? Out, string? Layout,
+    int Rounds, int Seed, int Safety, bool Quiet, bool Help, IReadOnlyList<string> Positional)
+{
+    public static AdviseOptions Parse(string command, string[] args)
+    {
+        string? manifest = null, costsFile = null, output = null, layout = null;
+        var workloads = new List<(string, double)>();
+        var traces = new List<(string, double)>();
+        (string, double)? suite = null;
+        var costs = new Dictionary<string, double>(StringComparer.Ordinal);
+        var positional = new List<string>();
+        int rounds = Options.DefaultRounds, seed = 1, safety = 300;
+        bool quiet = false, help = false;
+        var reader = new ArgReader(args);
+        while (reader.Next() is { } arg)
+        {
+            switch (arg)
+            {
+                case "--manifest": manifest = reader.Value(); break;
+                case "--workload": workloads.Add(Weighted(arg, reader.Value())); break;
+                case "--trace": traces.Add(Weighted(arg, reader.Value())); break;
+                case "--suite":
+                    var (suiteName, suiteWeight) = Weighted(arg, reader.Value());
+                    suite = NestedSim.Suite.Names().Contains(suiteName)
+                        ? (suiteName, suiteWeight)
+                        : throw new ArgumentException($"--suite {suiteName}: no such suite; shipped: {string.Join(", ", NestedSim.Suite.Names())}");
+                    break;
+                case "--costs": costsFile = reader.Value(); break;
+                case "--cost":
+                    var (name, cycles) = reader.Cost();
+                    costs[name] = cycles;
+                    break;
+                case "--out": output = reader.Value(); break;
+                case "--layout": layout = reader.Value(); break;
+                case "--rounds": rounds = reader.Number("a whole number of round trips", 1, Options.MaxRounds); break;
+                case "--seed": seed = reader.Number("a whole number", 0, int.MaxValue); break;
+                case "--safety": safety = reader.Number("a whole number of sequences", 1, 1_000_000); break;
+                case "--quiet": quiet = true; break;
+                case "-h" or "--help": help = true; break;
+                default:
+                    if (arg.StartsWith("--", StringComparison.Ordinal))
+                    {
+                        throw new ArgumentException($"{command}: unknown argument '{CostModel.Truncate(arg)}' (try {command} --help)");
+                    }
+
+                    positional.Add(arg);
+                    break;
+            }
+        }
+
+        if (command is "advise" or "record" && positional.Count > 0)
+        {
+            throw new ArgumentException($"{command}: unexpected '{CostModel.Truncate(positional[0])}' (try {command} --help)");
+        }
+
+        return new AdviseOptions(manifest, workloads, traces, suite, costsFile, costs, output, layout, rounds, seed, safety, quiet, help, positional);
+    }
+
+    /// <summary>NAME or NAME:W, W a non-negative number.</summary>
+    private static (string, double) Weighted(string option, string value)
+    {
+        var colon = value.LastIndexOf(':');
+        if (colon <= 0 || !double.TryParse(value.AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var weight))
+        {
+            return (value, 1);
+        }
+
+        return weight is >= 0 and < 1e9 && double.IsFinite(weight)
+            ? (value[..colon], weight)
+            : throw new ArgumentException($"{option} {CostModel.Truncate(value)}: the weight must be a number from 0 up, got '{CostModel.Truncate(value[(colon + 1)..])}'");
+    }
+}

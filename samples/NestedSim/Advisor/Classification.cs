@@ -1,0 +1,76 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace VmcsGen.Samples.NestedSim.Advisor;
+
+/// <summary>
+/// One field of a classification: what the manifest fixes (name, encoding, width, type, feature) and what the advisor may
+/// change (class, control shadow, dirty group).
+/// </summary>
+/// <param name="Group">The dirty group's manifest name; null = the default group (and for shadow-rw fields, none).</param>
+public sealed record FieldChoice(
+    string Name, uint Encoding, FieldWidth Width, FieldType Type, FieldClass Class, bool ControlShadow, string? Group, string? Feature)
+{
+    public bool IsEntryField => Type is FieldType.Control or FieldType.GuestState;
+
+    public bool IsShadowed => Class is FieldClass.ShadowRw or FieldClass.ShadowRo;
+
+    public string Describe() => Class switch
+    {
+        FieldClass.ShadowRw => "shadow-rw",
+        FieldClass.ShadowRo => "shadow-ro",
+        FieldClass.Sync => "sync",
+        FieldClass.RareSync => "rare-sync",
+        _ => "no-sync",
+    } + (ControlShadow ? " control-shadow" : string.Empty) + (Group is null || Class == FieldClass.ShadowRw ? string.Empty : $" group={Group}");
+}
+
+/// <summary>A manifest's classification: every field in encoding order, with the manifest-wide <c>vmwrite-any</c>.</summary>
+public sealed class Classification
+{
+    private readonly Dictionary<uint, int> _index = new();
+
+    public Classification(string manifest, bool vmwriteAny, IReadOnlyList<FieldChoice> fields)
+    {
+        Manifest = manifest;
+        VmwriteAny = vmwriteAny;
+        Fields = fields.ToArray();
+        for (var i = 0; i < Fields.Length; i++)
+        {
+            _index[Fields[i].Encoding] = i;
+            if (Fields[i].Width == FieldWidth.Bits64)
+            {
+                _index[Fields[i].Encoding | 1] = i;
+            }
+        }
+    }
+
+    public string Manifest { get; }
+
+    public bool VmwriteAny { get; }
+
+    public FieldChoice[] Fields { get; }
+
+    /// <summary>The field an access form (full or _HIGH) belongs to, or -1 when the layout has no such field.</summary>
+    public int IndexOf(uint encoding) => _index.TryGetValue(encoding, out var i) ? i : -1;
+
+    public int IndexOf(string name) => Array.FindIndex(Fields, f => f.Name == name);
+
+    public Classification With(int index, FieldChoice choice)
+    {
+        var fields = (FieldChoice[])Fields.Clone();
+        fields[index] = choice;
+        return new Classification(Manifest, VmwriteAny, fields);
+    }
+
+    /// <summary>The classification a compiled layout was generated with (group names from its manifest text, if given).</summary>
+    public static Classification Of(LayoutHandle layout, IReadOnlyDictionary<string, string>? groupNames = null) =>
+        new(layout.ManifestFile, layout.VmwriteAny, layout.Fields
+            .Where(f => !f.IsHigh)
+            .OrderBy(f => f.Encoding)
+            .Select(f => new FieldChoice(
+                f.Name, f.Encoding, f.Width, f.Type, f.Class, f.ControlShadow,
+                f.Class == FieldClass.ShadowRw ? null : groupNames?.GetValueOrDefault(f.Name), f.Feature))
+            .ToList());
+}

@@ -231,7 +231,7 @@ public static class AdviseCommand
 
         var options = new NestedVmxOptions();
         var strategy = new Strategy("proposal", path, compiled.Layout, options);
-        var model = new CountModel(Classification.Of(compiled.Layout), options);
+        var model = new CountModel(Classification.Of(compiled.Layout, new ManifestText(path, text).GroupNames()), options);
         var cycles = new List<(string, double, double)>();
         var checkedCount = 0;
         foreach (var (workload, _) in workloads.Where(w => w.Workload.PerIteration > 0))

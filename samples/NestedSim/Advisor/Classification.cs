@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Numerics;
 
 namespace VmcsGen.Samples.NestedSim.Advisor;
 
@@ -64,13 +65,16 @@ public sealed class Classification
         return new Classification(Manifest, VmwriteAny, fields);
     }
 
-    /// <summary>The classification a compiled layout was generated with (group names from its manifest text, if given).</summary>
+    /// <summary>
+    /// The classification a compiled layout was generated with. Group names come from its manifest text (a field without
+    /// <c>group=</c> is in the default group, null); without the text each group is named after its bit.
+    /// </summary>
     public static Classification Of(LayoutHandle layout, IReadOnlyDictionary<string, string>? groupNames = null) =>
         new(layout.ManifestFile, layout.VmwriteAny, layout.Fields
             .Where(f => !f.IsHigh)
             .OrderBy(f => f.Encoding)
             .Select(f => new FieldChoice(
                 f.Name, f.Encoding, f.Width, f.Type, f.Class, f.ControlShadow,
-                f.Class == FieldClass.ShadowRw ? null : groupNames?.GetValueOrDefault(f.Name), f.Feature))
+                f.Class == FieldClass.ShadowRw ? null : groupNames is null ? $"group-bit{BitOperations.Log2(f.GroupMask)}" : groupNames.GetValueOrDefault(f.Name), f.Feature))
             .ToList());
 }

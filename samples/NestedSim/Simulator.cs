@@ -240,7 +240,8 @@ public static class Simulator
         engine.L1VmResume();
     }
 
-    private static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random)
+    /// <summary>The value a workload line writes, from L1's last known value of the field and the round's random draw.</summary>
+    internal static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random)
     {
         var current = known.GetValueOrDefault(encoding);
         return spec.Kind switch

@@ -52,7 +52,7 @@ public sealed record WorkloadProfile(
         foreach (var step in workload.Setup)
         {
             var encoding = names[step.Field];
-            Write(encoding, Resolve(step.Value, known, encoding, 0));
+            Write(encoding, Simulator.Resolve(step.Value, known, encoding, 0));
         }
 
         int[] Entry()
@@ -91,7 +91,7 @@ public sealed record WorkloadProfile(
                     writes.Add(i);
                     if (i >= 0 && fields.Fields[i].Type == FieldType.Control)
                     {
-                        Write(action.Encoding, Resolve(action.Value, known, action.Encoding, action.Random));
+                        Write(action.Encoding, Simulator.Resolve(action.Value, known, action.Encoding, action.Random));
                     }
                 }
             }
@@ -122,19 +122,6 @@ public sealed record WorkloadProfile(
         FieldWidth.Bits32 => (uint)value,
         _ => value,
     };
-
-    private static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random)
-    {
-        var current = known.GetValueOrDefault(encoding);
-        return spec.Kind switch
-        {
-            ValueKind.Constant => spec.Operand,
-            ValueKind.Random => random,
-            ValueKind.Add => current + spec.Operand,
-            ValueKind.SetBits => current | spec.Operand,
-            _ => current & ~spec.Operand,
-        };
-    }
 }
 
 /// <summary>

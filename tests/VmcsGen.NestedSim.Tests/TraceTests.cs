@@ -1,0 +1,118 @@
+using System;
+using System.IO;
+using System.Linq;
+using NUnit.Framework;
+using VmcsGen.Nested;
+using VmcsGen.Samples.NestedSim;
+using VmcsGen.Samples.NestedSim.Advisor;
+
+namespace VmcsGen.NestedSim.Tests;
+
+/// <summary>The trace format (docs/TRACE.md): recorded, parsed, turned into a workload and back, and refused when malformed.</summary>
+public sealed class TraceTests
+{
+    private static readonly string Workloads = Path.Combine(AppContext.BaseDirectory, "Workloads");
+
+    private static (string Text, StrategyResult Result) Record(string workloadName, int rounds)
+    {
+        var workload = WorkloadParser.Load(Path.Combine(Workloads, workloadName + ".workload"));
+        var trace = Simulator.Trace(workload, Sim.Names, rounds, seed: 5);
+        using var writer = new StringWriter();
+        var strategy = Sim.Named("kvm");
+        var result = Simulator.Run(strategy, workload, Sim.Names, trace, CostModel.Default(), wrap: e => new NestedTraceRecorder(e, writer, strategy.Layout.Fields), warmup: 0);
+        return (writer.ToString(), result);
+    }
+
+    [Test]
+    public void TheRecorderChangesNothingTheEngineDoes()
+    {
+        var workload = WorkloadParser.Load(Path.Combine(Workloads, "io-mix.workload"));
+        var trace = Simulator.Trace(workload, Sim.Names, 500, seed: 5);
+        var plain = Simulator.Run(Sim.Named("kvm"), workload, Sim.Names, trace, new CostModel(), warmup: 0);
+        var (_, recorded) = Record("io-mix", 500);
+        Assert.That(recorded.Total, Is.EqualTo(plain.Total));
+    }
+
+    [Test]
+    public void ARecordedTraceHasOneLinePerEventAndEveryRoundTrip()
+    {
+        var (text, _) = Record("cpuid-loop", 10);
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines[0], Is.EqualTo("vmcsgen-trace 1"));
+            Assert.That(lines, Does.Contain("launch"));
+            Assert.That(lines.Count(l => l.StartsWith("exit ", StringComparison.Ordinal)), Is.EqualTo(10));
+            Assert.That(lines.Count(l => l == "resume"), Is.EqualTo(10));
+            Assert.That(lines, Does.Contain("read VM_EXIT_REASON 0xA"), "the CPUID exit's reason, as L1 read it");
+        });
+        var parsed = TraceFile.Parse(text, "cpuid.trace", Sim.Names);
+        Assert.That(parsed.Rounds, Has.Count.EqualTo(10));
+        Assert.That(parsed.Rounds.All(r => r.Reason == 10), Is.True);
+    }
+
+    /// <summary>Workload → trace → workload: the converted workload costs what the original does (within sampling noise).</summary>
+    [TestCase("idle")]
+    [TestCase("io-mix")]
+    public void AWorkloadRecordedAndConvertedBackCostsWhatTheOriginalCosts(string name)
+    {
+        var (text, _) = Record(name, 5_000);
+        var converted = TraceFile.ToWorkload(TraceFile.Parse(text, name + ".trace", Sim.Names), name);
+        var reparsed = WorkloadParser.Parse(TraceFile.ToWorkloadText(converted), name + ".converted.workload");
+        Assert.That(reparsed.Exits.Select(e => (e.Name, e.Weight, e.Steps.Count)), Is.EqualTo(converted.Exits.Select(e => (e.Name, e.Weight, e.Steps.Count))), "the workload text reads back as written");
+
+        var original = WorkloadParser.Load(Path.Combine(Workloads, name + ".workload"));
+        double Cycles(Workload w) => Simulator.Run(Sim.Named("kvm"), w, Sim.Names, Simulator.Trace(w, Sim.Names, 20_000, seed: 9), CostModel.Default()).CyclesPerRound;
+        var (before, after) = (Cycles(original), Cycles(reparsed));
+        TestContext.Out.WriteLine($"{name}: original {before:N0}, converted {after:N0} cycles per round trip, {converted.Exits.Count} exit shapes");
+        Assert.That(after, Is.EqualTo(before).Within(1).Percent);
+    }
+
+    [TestCase("not a trace\n", 1, 1, "not a VmcsGen trace")]
+    [TestCase("vmcsgen-trace 2\n", 1, 15, "version 2 is not supported")]
+    [TestCase("vmcsgen-trace 1\nlaunch\nexit 10\nread GUEST_RIPP 0x1\nresume\n", 4, 6, "unknown field 'GUEST_RIPP'")]
+    [TestCase("vmcsgen-trace 1\nlaunch\nexit 10\nread GUEST_RIP 0x1\n", 4, 1, "ends inside the round trip that began at line 3")]
+    [TestCase("vmcsgen-trace 1\nlaunch\nexit 10\nwri", 4, 1, "expected exit, hw, read")]
+    [TestCase("vmcsgen-trace 1\nexit 10\nresume\n", 2, 1, "before L1's first successful 'launch'")]
+    [TestCase("vmcsgen-trace 1\nlaunch\nexit 10\nwrite GUEST_RIP\nresume\n", 4, 16, "needs 2 operands")]
+    [TestCase("vmcsgen-trace 1\nlaunch\nexit 10\nresume\nvmclear 0x20000\n", 5, 1, "a workload replays one vmcs12")]
+    [TestCase("vmcsgen-trace 1\nlaunch\n", 2, 1, "no complete round trip")]
+    [TestCase("", 1, 1, "empty trace")]
+    public void AMalformedTraceIsOneErrorWithItsLine(string text, int line, int column, string message)
+    {
+        var e = Assert.Throws<WorkloadFormatException>(() => TraceFile.Parse(text, "bad.trace", Sim.Names))!;
+        Assert.That(e.Message, Does.StartWith($"bad.trace({line},{column}): error: ").And.Contain(message));
+    }
+
+    [Test]
+    public void BadAdvisorInputIsOneErrorAndNothingIsWritten()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-advise-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            var output = Path.Combine(directory, "proposal.vmcs");
+            var badManifest = Path.Combine(directory, "bad.vmcs");
+            File.WriteAllText(badManifest, "layout VmcsGen.Layouts.Bad\nrevision 1\nGUEST_RIP 0x681e shadow-rx\n");
+            var truncated = Path.Combine(directory, "cut.trace");
+            File.WriteAllText(truncated, "vmcsgen-trace 1\nlaunch\nexit 10\nread VM_EXIT_REASON 0xA\n");
+
+            string Error(params string[] args) => Assert.Throws<ArgumentException>(() => AdviseCommand.Run("advise", [.. args, "--out", output, "--quiet"]))!.Message;
+            Assert.Multiple(() =>
+            {
+                Assert.That(Error("--manifest", badManifest), Does.Contain("bad.vmcs(3,18): error VMCS0002"));
+                Assert.That(Error("--manifest", "kvm", "--workload", "idle:0"), Does.Contain("weights sum to 0"));
+                Assert.That(Error("--manifest", "kvm", "--workload", "idle:-1"), Does.Contain("the weight must be a number from 0 up"));
+                Assert.That(Error("--manifest", "nonesuch"), Does.Contain("--manifest nonesuch: neither a manifest compiled into NestedSim"));
+                Assert.That(Error(), Does.Contain("advise needs --manifest"));
+                var e = Assert.Throws<WorkloadFormatException>(() => AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", truncated, "--out", output, "--quiet"]))!;
+                Assert.That(e.Message, Does.Contain("cut.trace(4,1): error: the trace ends inside the round trip that began at line 3"));
+                Assert.That(File.Exists(output), Is.False, "nothing is written on error");
+            });
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}

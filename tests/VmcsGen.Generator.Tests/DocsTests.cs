@@ -19,18 +19,20 @@ namespace VmcsGen.Generator.Tests;
 [NonParallelizable] // redirects Console.Out
 public sealed class DocsTests
 {
-    [Test]
-    public void RuntimeMdExampleRunsAsPrinted()
+    /// <summary>RUNTIME.md: the generated code and the engine; TRACE.md: recording an L1 (it writes my-l1.trace where it runs).</summary>
+    [TestCase("RUNTIME.md")]
+    [TestCase("TRACE.md")]
+    public void DocsExampleRunsAsPrinted(string document)
     {
-        var markdown = File.ReadAllText(Path.Combine(DiagnosticTests.RepositoryRoot(), "docs", "RUNTIME.md"));
+        var markdown = File.ReadAllText(Path.Combine(DiagnosticTests.RepositoryRoot(), "docs", document));
         var blocks = Regex.Matches(markdown, "```csharp\n(.*?)```", RegexOptions.Singleline).Select(m => m.Groups[1].Value).ToList();
-        Assert.That(blocks, Has.Count.EqualTo(1), "docs/RUNTIME.md has one C# example");
+        Assert.That(blocks, Has.Count.EqualTo(1), $"docs/{document} has one C# example");
 
         var code = blocks[0];
         var expected = Regex.Matches(code, @"Console\.WriteLine\(.*?\);\s*//\s*(.+)$", RegexOptions.Multiline).Select(m => m.Groups[1].Value.Trim()).ToList();
         Assert.That(expected, Is.Not.Empty, "the example states what it prints");
 
-        var printed = Run(code);
+        var printed = Run(code, document);
         Assert.That(printed, Has.Count.EqualTo(expected.Count), string.Join("\n", printed));
         for (var i = 0; i < expected.Count; i++)
         {
@@ -46,12 +48,12 @@ public sealed class DocsTests
         }
     }
 
-    private static List<string> Run(string program)
+    private static List<string> Run(string program, string document)
     {
         var trees = new[]
         {
-            CSharpSyntaxTree.ParseText(program, new CSharpParseOptions(LanguageVersion.Latest), path: "RUNTIME.md.cs"),
-            CSharpSyntaxTree.ParseText("global using System; global using System.Collections.Generic; global using System.Linq;", new CSharpParseOptions(LanguageVersion.Latest)),
+            CSharpSyntaxTree.ParseText(program, new CSharpParseOptions(LanguageVersion.Latest), path: document + ".cs"),
+            CSharpSyntaxTree.ParseText("global using System; global using System.Collections.Generic; global using System.IO; global using System.Linq;", new CSharpParseOptions(LanguageVersion.Latest)),
         };
         var compilation = TestHelpers.CreateCompilation().AddSyntaxTrees(trees)
             .WithOptions(new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable));

@@ -68,6 +68,18 @@ public sealed class TraceTests
         Assert.That(after, Is.EqualTo(before).Within(1).Percent);
     }
 
+    [Test]
+    public void TheExampleInTraceMdParsesAsDocumented()
+    {
+        var markdown = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "TRACE.md"));
+        var block = System.Text.RegularExpressions.Regex.Match(markdown, "```trace\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline).Groups[1].Value;
+        var trace = TraceFile.Parse(block, "TRACE.md", Sim.Names);
+        Assert.That(trace.Rounds, Has.Count.EqualTo(1));
+        Assert.That((trace.Rounds[0].Reason, trace.Rounds[0].Hardware.Count, trace.Rounds[0].Handler.Count, trace.Setup.Count), Is.EqualTo((12, 3, 5, 2)));
+        var workload = TraceFile.ToWorkload(trace, "example");
+        Assert.That(workload.Exits.Single().Name, Is.EqualTo("HLT"));
+    }
+
     [TestCase("not a trace\n", 1, 1, "not a VmcsGen trace")]
     [TestCase("vmcsgen-trace 2\n", 1, 15, "version 2 is not supported")]
     [TestCase("vmcsgen-trace 1\nlaunch\nexit 10\nread GUEST_RIPP 0x1\nresume\n", 4, 6, "unknown field 'GUEST_RIPP'")]
@@ -114,5 +126,16 @@ public sealed class TraceTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    private static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "")
+    {
+        var root = Path.GetDirectoryName(here)!;
+        while (!File.Exists(Path.Combine(root, "VmcsGen.sln")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("VmcsGen.sln not found above " + here);
+        }
+
+        return root;
     }
 }

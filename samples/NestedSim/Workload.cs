@@ -394,7 +394,8 @@ public static class WorkloadParser
         return tokens[1].Text;
     }
 
-    private static List<(string Text, int Column)> Tokenize(string line)
+    /// <summary>Whitespace-separated tokens with their 1-based columns (workload and trace files alike).</summary>
+    internal static List<(string Text, int Column)> Tokenize(string line)
     {
         var tokens = new List<(string, int)>();
         var i = 0;

@@ -69,7 +69,7 @@ public static class TraceFile
         {
             var lineNo = i + 1;
             var code = lines[i].Split('#')[0];
-            var tokens = Tokens(code);
+            var tokens = WorkloadParser.Tokenize(code);
             if (tokens.Count == 0)
             {
                 continue;
@@ -375,29 +375,5 @@ public static class TraceFile
         }
 
         return text.ToString();
-    }
-
-    private static List<(string Text, int Column)> Tokens(string line)
-    {
-        var tokens = new List<(string, int)>();
-        var i = 0;
-        while (i < line.Length)
-        {
-            if (line[i] is ' ' or '\t')
-            {
-                i++;
-                continue;
-            }
-
-            var start = i;
-            while (i < line.Length && line[i] is not (' ' or '\t'))
-            {
-                i++;
-            }
-
-            tokens.Add((line[start..i], start + 1));
-        }
-
-        return tokens;
     }
 }

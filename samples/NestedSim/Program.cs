@@ -308,7 +308,7 @@ public static class Program
         return console;
     }
 
-    private static Dictionary<string, string> ShippedWorkloads()
+    internal static Dictionary<string, string> ShippedWorkloads()
     {
         var directory = Path.Combine(AppContext.BaseDirectory, "Workloads");
         return Directory.EnumerateFiles(directory, "*.workload")
@@ -316,7 +316,8 @@ public static class Program
             .ToDictionary(f => Path.GetFileNameWithoutExtension(f), f => f);
     }
 
-    private static string Resolve(string workload, Dictionary<string, string> shipped)
+    /// <summary>A shipped workload, a suite test or a file, by name; else an error naming the option.</summary>
+    internal static string Resolve(string workload, Dictionary<string, string> shipped)
     {
         if (shipped.TryGetValue(workload, out var file))
         {

@@ -19,7 +19,7 @@ public sealed class AdvisorTests
 {
     private const int Rounds = 5_000;
 
-    private static readonly AdviseOptions Defaults = AdviseOptions.Parse("advise", ["--rounds", Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--safety", "100"]);
+    private static readonly AdviseOptions Defaults = AdviseOptions.Parse("advise", ["--rounds", Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--safety", "2000"]);
 
     private static (ManifestInput Input, List<(Workload Workload, double Weight)> Workloads, IReadOnlyDictionary<string, uint> Names, Advisor Advisor) Setup(string manifest, params string[] args)
     {
@@ -60,7 +60,7 @@ public sealed class AdvisorTests
         var verification = AdviseCommand.Verify("kvm-2018.advised.vmcs", text, input, advice, workloads, names, Defaults, costs);
         Assert.That(verification.Failure, Is.Null);
         Assert.That(verification.WorkloadsChecked, Is.EqualTo(workloads.Count(w => w.Workload.PerIteration > 0)));
-        Assert.That(verification.Safety!.Sequences, Is.EqualTo(100));
+        Assert.That(verification.Safety!.Sequences, Is.EqualTo(2000), "the full safety run: 2,000 sequences focused on the reclassified fields");
     }
 
     [Test]
@@ -139,12 +139,14 @@ public sealed class AdvisorTests
         }
     }
 
+    /// <summary>The advisor focuses the safety run on the fields it reclassified; a stale GUEST_RIP is found there.</summary>
     [Test]
     public void TheSafetyCheckCatchesAnEngineThatGivesL1AStaleValue()
     {
         var layout = AdviseCommand.LoadManifest("kvm").Layout;
         Assert.That(SafetyCheck.Run(layout, 50, seed: 3).Safe, Is.True);
-        var report = SafetyCheck.Run(layout, 200, seed: 3, options => new StaleRip(layout.CreateEngine(options)));
+        var report = SafetyCheck.Run(layout, 200, seed: 3, focus: [0x681E], engineUnderTest: options => new StaleRip(layout.CreateEngine(options)));
+        TestContext.Out.WriteLine(report);
         Assert.That(report.Safe, Is.False);
         Assert.That(report.Divergence, Does.Contain("VMREAD 0x681E"));
     }

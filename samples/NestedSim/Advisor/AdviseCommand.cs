@@ -34,7 +34,8 @@ public static class AdviseCommand
         convert  turns a trace into a workload file (one exit block per distinct round-trip shape).
 
           --manifest NAME|FILE  a manifest compiled into NestedSim (kvm-2018, kvm, ...) or any .vmcs file (compiled here)
-          --workload NAME|FILE[:W]  a shipped workload or file, weight W (default 1); repeatable (default: cpuid-loop, io-mix, idle)
+          --workload NAME|FILE[:W]  a shipped workload, a suite test or a file, weight W (default 1); repeatable
+                                (default: cpuid-loop, io-mix, idle)
           --trace FILE[:W]      a recorded trace (docs/TRACE.md), weight W; repeatable
           --suite vmexit[:W]    the vmexit suite's tests, weight W in all (each test W / its count)
           --costs FILE          cost values (default: Costs/default.costs); --cost NAME=CYCLES overrides one
@@ -112,13 +113,12 @@ public static class AdviseCommand
     public static List<(Workload Workload, double Weight)> LoadWorkloads(AdviseOptions o, IReadOnlyDictionary<string, uint> names)
     {
         var list = new List<(Workload, double)>();
-        var shipped = Directory.EnumerateFiles(Path.Combine(AppContext.BaseDirectory, "Workloads"), "*.workload").ToDictionary(f => Path.GetFileNameWithoutExtension(f), f => f);
+        var shipped = Program.ShippedWorkloads();
         foreach (var (name, weight) in o.Workloads.Count + o.Traces.Count + (o.Suite is null ? 0 : 1) == 0
                      ? new[] { "cpuid-loop", "io-mix", "idle" }.Select(w => (w, 1.0)).ToList()
                      : o.Workloads)
         {
-            var path = shipped.GetValueOrDefault(name) ?? (File.Exists(name) ? name : throw new ArgumentException($"--workload {name}: neither a shipped workload ({string.Join(", ", shipped.Keys)}) nor a file"));
-            var workload = WorkloadParser.Load(path);
+            var workload = WorkloadParser.Load(Program.Resolve(name, shipped));
             Simulator.Validate(workload, names);
             list.Add((workload, weight));
         }
@@ -250,7 +250,7 @@ public static class AdviseCommand
         }
 
         update?.Invoke($"engine vs reference on {o.Safety} random sequences");
-        var safety = SafetyCheck.Run(compiled.Layout, o.Safety, o.Seed);
+        var safety = SafetyCheck.Run(compiled.Layout, o.Safety, o.Seed, focus: advice.Changes.Select(c => c.After.Encoding).ToList());
         return new Verification(compiled.Diagnostics, checkedCount, safety, safety.Safe ? null : "the engine diverged from the reference engine: " + safety.Divergence, cycles);
     }
 

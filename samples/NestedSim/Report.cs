@@ -58,7 +58,7 @@ public sealed record RoundTripNumbers(
 
 public static class Report
 {
-    private static readonly JsonSerializerOptions Json = new()
+    internal static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -67,6 +67,7 @@ public static class Report
 
     public const string Schema = "vmcsgen-nestedsim/2";
     public const string SuiteSchema = "vmcsgen-nestedsim-suite/1";
+    public const string AdviseSchema = "vmcsgen-advise/1";
 
     public static void Table(IAnsiConsole console, IReadOnlyList<WorkloadResult> results, CostModel costs, int rounds, int seed)
     {

@@ -8,7 +8,11 @@ using VmcsGen.Samples.NestedSim.Advisor;
 
 namespace VmcsGen.NestedSim.Tests;
 
-/// <summary>The trace format (docs/TRACE.md): recorded, parsed, turned into a workload and back, and refused when malformed.</summary>
+/// <summary>
+/// The trace format (docs/TRACE.md): recorded, parsed, turned into a workload and back, and refused when malformed; and
+/// the advise command's files and errors.
+/// </summary>
+[NonParallelizable] // one test redirects Console.Out
 public sealed class TraceTests
 {
     private static readonly string Workloads = Path.Combine(AppContext.BaseDirectory, "Workloads");
@@ -94,6 +98,43 @@ public sealed class TraceTests
     {
         var e = Assert.Throws<WorkloadFormatException>(() => TraceFile.Parse(text, "bad.trace", Sim.Names))!;
         Assert.That(e.Message, Does.StartWith($"bad.trace({line},{column}): error: ").And.Contain(message));
+    }
+
+    [Test]
+    public void AdviseWritesTheProposalAndJsonWithTheSameNumbers()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-advise-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        var console = Console.Out;
+        try
+        {
+            var output = Path.Combine(directory, "kvm-cpuid.vmcs");
+            var json = new StringWriter();
+            Console.SetOut(json);
+            var status = AdviseCommand.Run("advise", ["--manifest", "kvm", "--workload", "cpuid-loop", "--rounds", "2000", "--safety", "50", "--format", "json", "--out", output]);
+            Console.SetOut(console);
+            Assert.That(status, Is.EqualTo(Program.Ran));
+            using var document = System.Text.Json.JsonDocument.Parse(json.ToString());
+            var root = document.RootElement;
+            Assert.Multiple(() =>
+            {
+                Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-advise/1"));
+                Assert.That(root.GetProperty("verification").GetProperty("passed").GetBoolean(), Is.True);
+                Assert.That(root.GetProperty("proposal").GetProperty("file").GetString(), Is.EqualTo(output));
+                Assert.That(root.GetProperty("weighted").GetProperty("saving").GetDouble(), Is.GreaterThan(0));
+                Assert.That(root.GetProperty("changes").GetArrayLength(), Is.GreaterThan(0));
+            });
+
+            var text = File.ReadAllText(output);
+            Assert.That(text, Does.StartWith("# Proposed by NestedSim advise from kvm.vmcs").And.Contain("layout    VmcsGen.Layouts.KvmAdvised"));
+            var compiled = ManifestCompiler.Compile(output, text);
+            Assert.That(compiled.Diagnostics, Is.Empty, "the written proposal builds with no diagnostic");
+        }
+        finally
+        {
+            Console.SetOut(console);
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Test]

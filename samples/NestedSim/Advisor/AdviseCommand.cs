@@ -43,6 +43,7 @@ public static class AdviseCommand
           --layout NAMESPACE    the proposal's layout namespace (default: the manifest's + "Advised")
           --rounds N --seed N   round trips per workload and seed (default 20000, 1)
           --safety N            engine-vs-reference sequences run on the proposal (default 300)
+          --format table|json   advise and compare: tables (default) or JSON, schema vmcsgen-advise/1 (README)
           --quiet               no progress display
 
         Exit status: 0 done; 2 bad input (nothing written); 4 the proposal failed a check and is not recommended.
@@ -175,21 +176,33 @@ public static class AdviseCommand
         Verification verification = null!;
         Progress(interactive, "proving the proposal", update => verification = Verify(outPath, proposalText, input, advice, workloads, names, o, costs, update));
         var console = Output();
-        Print(console, input, advice, searchTime, verification, ns);
+        var written = verification.Passed ? o.Out : null;
+        if (o.Format == "json")
+        {
+            Console.WriteLine(ToJson(input, advice, verification, ns, o, costs, written, searchTime));
+        }
+        else
+        {
+            Print(console, input, advice, searchTime, verification, ns);
+        }
+
         if (!verification.Passed)
         {
             Console.Error.WriteLine("NestedSim: advise: the proposal is not recommended: " + verification.Failure);
             return Refused;
         }
 
-        if (o.Out is { } output)
+        if (written is { } output)
         {
             var temporary = output + ".tmp";
             File.WriteAllText(temporary, proposalText);
             File.Move(temporary, output, overwrite: true);
-            console.MarkupLine($"wrote [bold]{Markup.Escape(output)}[/] (layout {Markup.Escape(ns)}); put it in fields/ and rebuild to use it");
+            if (o.Format != "json")
+            {
+                console.MarkupLine($"wrote [bold]{Markup.Escape(output)}[/] (layout {Markup.Escape(ns)}); put it in fields/ and rebuild to use it");
+            }
         }
-        else
+        else if (o.Format != "json")
         {
             console.MarkupLine("no --out given: the proposal was not written");
         }
@@ -366,6 +379,12 @@ public static class AdviseCommand
         var costs = Program.Costs(o.CostsFile, o.Costs);
         var advisor = new Advisor(Profiles(a.Classification, workloads, names, o.Rounds, o.Seed));
         var advice = advisor.Explain(a.Classification, b.Classification, costs);
+        if (o.Format == "json")
+        {
+            Console.WriteLine(ToJson(a, advice, null, b.Text.Namespace, o, costs, null, null, b.Path));
+            return Program.Ran;
+        }
+
         var console = Output();
         console.MarkupLine($"[bold]compare[/] A = {Markup.Escape(Path.GetFileName(a.Path))}, B = {Markup.Escape(Path.GetFileName(b.Path))} (today's engine, {o.Rounds} round trips per workload, seed {o.Seed})");
         PrintWorkloads(console, advice, "A", "B");
@@ -422,6 +441,43 @@ public static class AdviseCommand
         return Program.Ran;
     }
 
+    /// <summary>Schema vmcsgen-advise/1 (samples/NestedSim/README.md): the same numbers as the tables.</summary>
+    private static string ToJson(
+        ManifestInput input, Advice advice, Verification? verification, string ns, AdviseOptions o, CostModel costs, string? written, TimeSpan? searchTime, string? comparedWith = null) =>
+        System.Text.Json.JsonSerializer.Serialize(new
+        {
+            schema = Report.AdviseSchema,
+            command = comparedWith is null ? "advise" : "compare",
+            manifest = input.Path,
+            proposal = comparedWith is null ? new { file = written, layout = ns } : new { file = (string?)comparedWith, layout = ns },
+            engine = "today's (NestedVmxOptions defaults)",
+            rounds = o.Rounds,
+            seed = o.Seed,
+            costs = costs.Cycles,
+            search = searchTime is { } t ? new { seconds = t.TotalSeconds, evaluations = advice.Evaluations, steps = advice.Steps } : null,
+            workloads = advice.PerWorkload.Select(w => new { name = w.Workload, weight = w.Weight, before = w.Before, after = w.After }),
+            weighted = new { before = advice.WeightedBefore, after = advice.WeightedAfter, saving = advice.Saving },
+            changes = advice.Changes.Select(c => new
+            {
+                field = c.After.Name,
+                before = c.Before.Describe(),
+                after = c.After.Describe(),
+                readShare = c.ReadShare,
+                writeShare = c.WriteShare,
+                cyclesSaved = double.IsNaN(c.Cycles) ? (double?)null : c.Cycles,
+                perRoundTrip = c.Counts,
+            }),
+            robustness = advice.Robustness.Select(r => new { term = r.Term, min = r.Min, max = r.Max, savingAtMin = r.SavingAtMin, savingAtMax = r.SavingAtMax, holds = r.Holds }),
+            verification = verification is null ? null : new
+            {
+                passed = verification.Passed,
+                failure = verification.Failure,
+                diagnostics = verification.Diagnostics,
+                workloadsChecked = verification.WorkloadsChecked,
+                safety = verification.Safety,
+            },
+        }, Report.Json);
+
     private static void Progress(bool interactive, string what, Action<Action<string>> work)
     {
         if (!interactive)
@@ -449,7 +505,7 @@ public static class AdviseCommand
 public sealed record AdviseOptions(
     string? Manifest, IReadOnlyList<(string Name, double Weight)> Workloads, IReadOnlyList<(string Path, double Weight)> Traces,
     (string Name, double Weight)? Suite, string? CostsFile, IReadOnlyDictionary<string, double> Costs, string? Out, string? Layout,
-    int Rounds, int Seed, int Safety, bool Quiet, bool Help, IReadOnlyList<string> Positional)
+    int Rounds, int Seed, int Safety, bool Quiet, bool Help, IReadOnlyList<string> Positional, string Format = "table")
 {
     public static AdviseOptions Parse(string command, string[] args)
     {
@@ -461,6 +517,7 @@ public sealed record AdviseOptions(
         var positional = new List<string>();
         int rounds = Options.DefaultRounds, seed = 1, safety = 300;
         bool quiet = false, help = false;
+        var format = "table";
         var reader = new ArgReader(args);
         while (reader.Next() is { } arg)
         {
@@ -486,6 +543,14 @@ public sealed record AdviseOptions(
                 case "--seed": seed = reader.Number("a whole number", 0, int.MaxValue); break;
                 case "--safety": safety = reader.Number("a whole number of sequences", 1, 1_000_000); break;
                 case "--quiet": quiet = true; break;
+                case "--format":
+                    format = reader.Value();
+                    if (format is not ("table" or "json"))
+                    {
+                        throw new ArgumentException($"--format takes table or json, got '{CostModel.Truncate(format)}'");
+                    }
+
+                    break;
                 case "-h" or "--help": help = true; break;
                 default:
                     if (arg.StartsWith("--", StringComparison.Ordinal))
@@ -503,7 +568,7 @@ public sealed record AdviseOptions(
             throw new ArgumentException($"{command}: unexpected '{CostModel.Truncate(positional[0])}' (try {command} --help)");
         }
 
-        return new AdviseOptions(manifest, workloads, traces, suite, costsFile, costs, output, layout, rounds, seed, safety, quiet, help, positional);
+        return new AdviseOptions(manifest, workloads, traces, suite, costsFile, costs, output, layout, rounds, seed, safety, quiet || format == "json", help, positional, format);
     }
 
     /// <summary>NAME or NAME:W, W a non-negative number.</summary>

@@ -79,6 +79,8 @@ public sealed class AdvisorTests
             Assert.That(advice.Saving, Is.GreaterThan(0));
             Assert.That(advice.PerWorkload.All(w => w.After <= w.Before + 0.01), Is.True, "no workload pays for another");
             Assert.That(advice.Robustness.All(r => r.Holds), Is.True, "the saving holds at both ends of every cost range");
+            Assert.That(advice.WorstCaseSaving, Is.GreaterThan(0).And.LessThanOrEqualTo(advice.Robustness.Min(r => Math.Min(r.SavingAtMin, r.SavingAtMax)) + 1e-6),
+                "and at the worst corner of all ranges, which no single term beats");
             Assert.That(advice.Changes.All(c => !double.IsNaN(c.Cycles) && c.Cycles > 0), Is.True, "each change saves on its own");
             Assert.That(advice.Changes.All(c => c.Counts.Count > 0), Is.True, "each change says what it moves");
         });

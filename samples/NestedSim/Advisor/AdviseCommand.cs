@@ -352,9 +352,10 @@ public static class AdviseCommand
             console.MarkupLine($"the saving does not depend on {string.Join(", ", still)} (fixed per round trip, the same on both sides)");
         }
 
-        if (advice.Robustness.Any(r => !r.Holds))
+        console.MarkupLine($"with every uncertain term at its least favourable end at once, the saving is {advice.WorstCaseSaving.ToString("N1", CultureInfo.InvariantCulture)} cycles per round trip");
+        if (!advice.Robust)
         {
-            console.MarkupLine("[yellow]flagged[/]: the proposal costs more than the manifest for some value of a cost term; calibrate to your host (calibrate --help) before adopting it");
+            console.MarkupLine("[yellow]flagged[/]: the proposal costs more than the manifest for some values of the cost terms; calibrate to your host (calibrate --help) before adopting it");
         }
     }
 
@@ -468,6 +469,8 @@ public static class AdviseCommand
                 perRoundTrip = c.Counts,
             }),
             robustness = advice.Robustness.Select(r => new { term = r.Term, min = r.Min, max = r.Max, savingAtMin = r.SavingAtMin, savingAtMax = r.SavingAtMax, holds = r.Holds }),
+            worstCaseSaving = advice.WorstCaseSaving,
+            robust = advice.Robust,
             verification = verification is null ? null : new
             {
                 passed = verification.Passed,

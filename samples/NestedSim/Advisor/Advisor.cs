@@ -21,9 +21,12 @@ public sealed record Robustness(string Term, double Min, double Max, double Savi
 public sealed record Advice(
     Classification Before, Classification After, IReadOnlyList<FieldChange> Changes,
     IReadOnlyList<(string Workload, double Weight, double Before, double After)> PerWorkload,
-    double WeightedBefore, double WeightedAfter, IReadOnlyList<Robustness> Robustness, int Evaluations, int Steps)
+    double WeightedBefore, double WeightedAfter, IReadOnlyList<Robustness> Robustness, int Evaluations, int Steps, double WorstCaseSaving = 0)
 {
     public double Saving => WeightedBefore - WeightedAfter;
+
+    /// <summary>Whether the proposal saves at every end of every range, and with all terms at their worst ends at once.</summary>
+    public bool Robust => Robustness.All(r => r.Holds) && WorstCaseSaving >= 0;
 }
 
 /// <summary>
@@ -298,7 +301,16 @@ public sealed class Advisor
             robustness.Add(new Robustness(term.Name, term.Min, term.Max, SavingAt(term.Min), SavingAt(term.Max)));
         }
 
-        return new Advice(before, after, changes.OrderByDescending(c => c.Cycles).ToList(), perWorkload, Cost(before, costs), afterCost, robustness, _evaluations, steps);
+        // Cycles are linear in the cost terms, so the least favourable corner of the ranges puts each uncertain term at the
+        // end that shrinks the saving: its minimum where the proposal saves units of it, its maximum where it adds some.
+        var beforeUnits = Units(before);
+        var worst = CostModel.Terms.Sum(term =>
+        {
+            var saved = beforeUnits.GetValueOrDefault(term.Name) - afterUnits.GetValueOrDefault(term.Name);
+            return saved * (!term.Uncertain ? costs[term.Name] : saved > 0 ? term.Min : term.Max);
+        });
+
+        return new Advice(before, after, changes.OrderByDescending(c => c.Cycles).ToList(), perWorkload, Cost(before, costs), afterCost, robustness, _evaluations, steps, worst);
     }
 
     internal static string Percent(double share) => (share * 100).ToString(share is > 0 and < 0.001 ? "0.###" : "0.#", CultureInfo.InvariantCulture) + " %";

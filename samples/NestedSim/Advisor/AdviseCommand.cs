@@ -271,7 +271,7 @@ public static class AdviseCommand
     {
         console.MarkupLine($"[bold]advise[/] {Markup.Escape(Path.GetFileName(input.Path))} → proposal [bold]{Markup.Escape(ns)}[/] (today's engine; {advice.Evaluations:N0} classifications evaluated in {searchTime.TotalSeconds:0.0} s, {advice.Steps} steps)");
         PrintWorkloads(console, advice, "before", "proposal");
-        PrintChanges(console, advice.Changes, "proposal");
+        PrintChanges(console, advice.Changes, "the proposal");
         PrintRobustness(console, advice);
         var s = verification.Safety;
         console.MarkupLine(verification.Passed
@@ -307,7 +307,7 @@ public static class AdviseCommand
             return;
         }
 
-        var table = new Table().Border(TableBorder.Simple).Title($"{changes.Count} field changes, each valued alone in the {afterName}");
+        var table = new Table().Border(TableBorder.Simple).Title($"{changes.Count} field changes, each valued alone in {afterName}");
         table.AddColumn("field");
         table.AddColumn("change");
         table.AddColumn(new TableColumn("read").RightAligned());

@@ -75,7 +75,7 @@ public sealed class TraceTests
     [Test]
     public void TheExampleInTraceMdParsesAsDocumented()
     {
-        var markdown = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "TRACE.md"));
+        var markdown = File.ReadAllText(Path.Combine(Sim.RepositoryRoot(), "docs", "TRACE.md"));
         var block = System.Text.RegularExpressions.Regex.Match(markdown, "```trace\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline).Groups[1].Value;
         var trace = TraceFile.Parse(block, "TRACE.md", Sim.Names);
         Assert.That(trace.Rounds, Has.Count.EqualTo(1));
@@ -137,6 +137,45 @@ public sealed class TraceTests
         }
     }
 
+    /// <summary>samples/NestedSim/README.md's worked example, replayed: record idle on kvm.vmcs, advise on the trace.</summary>
+    [Test]
+    public void TheReadmesWorkedExampleIsWhatRecordAndAdvisePrint()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-example-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        var console = Console.Out;
+        try
+        {
+            var trace = Path.Combine(directory, "idle.trace");
+            Console.SetOut(TextWriter.Null);
+            Assert.That(AdviseCommand.Run("record", ["--workload", "idle", "--manifest", "kvm", "--rounds", "5000", "--out", trace]), Is.EqualTo(Program.Ran));
+            var json = new StringWriter();
+            Console.SetOut(json);
+            Assert.That(AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", trace, "--format", "json"]), Is.EqualTo(Program.Ran));
+            Console.SetOut(console);
+
+            using var document = System.Text.Json.JsonDocument.Parse(json.ToString());
+            var root = document.RootElement;
+            var weighted = root.GetProperty("weighted");
+            var (before, after) = (weighted.GetProperty("before").GetDouble(), weighted.GetProperty("after").GetDouble());
+            var changes = root.GetProperty("changes").EnumerateArray().ToList();
+            var hostCr3 = changes.Single(c => c.GetProperty("field").GetString() == "HOST_CR3");
+            var readme = Sim.Readme();
+            var row = $"idle 1 {before:N0} {after:N0} {before - after:N0} ({(before - after) / before * 100:0.0} %)";
+            Assert.Multiple(() =>
+            {
+                Sim.AssertReadmeSays(readme, row);
+                Sim.AssertReadmeSays(readme, $"… ({changes.Count} fields)");
+                Sim.AssertReadmeSays(readme, $"HOST_CR3 {hostCr3.GetProperty("before").GetString()} → {hostCr3.GetProperty("after").GetString()} 0 % {hostCr3.GetProperty("writeShare").GetDouble() * 100:0.#} % {hostCr3.GetProperty("cyclesSaved").GetDouble():0.0}");
+            });
+        }
+        finally
+        {
+            Console.SetOut(console);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Test]
     public void BadAdvisorInputIsOneErrorAndNothingIsWritten()
     {
@@ -167,16 +206,5 @@ public sealed class TraceTests
         {
             Directory.Delete(directory, recursive: true);
         }
-    }
-
-    private static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "")
-    {
-        var root = Path.GetDirectoryName(here)!;
-        while (!File.Exists(Path.Combine(root, "VmcsGen.sln")))
-        {
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("VmcsGen.sln not found above " + here);
-        }
-
-        return root;
     }
 }

@@ -160,6 +160,7 @@ public static class AdviseCommand
         var workloads = LoadWorkloads(o, names);
         var costs = Program.Costs(o.CostsFile, o.Costs);
         var profiles = Profiles(input.Classification, workloads, names, o.Rounds, o.Seed);
+        WarnAboutMissingFields(input, workloads);
         var advisor = new Advisor(profiles);
         var interactive = !o.Quiet && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
@@ -208,6 +209,24 @@ public static class AdviseCommand
         }
 
         return Program.Ran;
+    }
+
+    /// <summary>
+    /// Fields the workloads' L1 touches that the manifest lacks: the engine answers them VMfailValid(12), as a CPU would,
+    /// and no classification changes that; the run is then not the workload as written (NestedSim's "unfaithful").
+    /// </summary>
+    private static void WarnAboutMissingFields(ManifestInput input, IEnumerable<(Workload Workload, double Weight)> workloads)
+    {
+        var missing = workloads
+            .SelectMany(w => w.Workload.Setup.Concat(w.Workload.Exits.SelectMany(e => e.Steps)))
+            .Where(step => step.Kind != StepKind.Event && input.Classification.IndexOf(step.Field) < 0 && !(step.Field.EndsWith("_HIGH", StringComparison.Ordinal) && input.Classification.IndexOf(step.Field[..^5]) >= 0))
+            .Select(step => step.Field)
+            .Distinct()
+            .ToList();
+        if (missing.Count > 0)
+        {
+            Console.Error.WriteLine($"NestedSim: warning: {Path.GetFileName(input.Path)} lacks fields the workloads use ({string.Join(", ", missing)}); L1's accesses to them fail with VMfailValid(12), whatever the classes");
+        }
     }
 
     private static IEnumerable<string> Preamble(ManifestInput input, Advice advice, List<(Workload Workload, double Weight)> workloads, AdviseOptions o)
@@ -378,6 +397,7 @@ public static class AdviseCommand
         var names = Names(a.Layout, b.Layout);
         var workloads = LoadWorkloads(o, names);
         var costs = Program.Costs(o.CostsFile, o.Costs);
+        WarnAboutMissingFields(a, workloads);
         var advisor = new Advisor(Profiles(a.Classification, workloads, names, o.Rounds, o.Seed));
         var advice = advisor.Explain(a.Classification, b.Classification, costs);
         if (o.Format == "json")

@@ -37,6 +37,69 @@ public sealed class TraceTests
         Assert.That(recorded.Total, Is.EqualTo(plain.Total));
     }
 
+    /// <summary>An L1 handler written against IVmcs, as hypervisors write them: it runs on the engine through NestedL1Vmcs.</summary>
+    private static void HandleCpuid<TVmcs>(ref TVmcs vmcs)
+        where TVmcs : struct, IVmcs
+    {
+        vmcs.VmRead(0x4402, out _); // VM_EXIT_REASON
+        vmcs.VmRead(0x440C, out var length); // VM_EXIT_INSTRUCTION_LEN
+        vmcs.VmRead(0x681E, out var rip); // GUEST_RIP
+        vmcs.VmWrite(0x681E, rip + length);
+    }
+
+    [Test]
+    public void AnL1WrittenAgainstIVmcsIsRecordedLineForLineAsThroughTheEngineDecorator()
+    {
+        var layout = Sim.Named("kvm").Layout;
+        FieldWrite[] exit = [new(0x4402, 10), new(0x440C, 2)];
+        string Run(bool throughIVmcs)
+        {
+            using var text = new StringWriter();
+            var engine = layout.CreateEngine();
+            var recorder = new NestedTraceRecorder(engine, text, layout.Fields);
+            var writer = recorder.Trace;
+            engine.Memory.CreateRegion(0x20000, layout.Revision);
+            INestedEngine l1 = throughIVmcs ? engine : recorder;
+            if (throughIVmcs)
+            {
+                writer.Instruction("vmptrld 0x20000", engine.L1VmPtrLd(0x20000));
+                writer.Launch(engine.L1VmLaunch());
+            }
+            else
+            {
+                recorder.L1VmPtrLd(0x20000);
+                recorder.L1VmLaunch();
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                l1.L2Exit(exit);
+                if (throughIVmcs)
+                {
+                    writer.Exit(exit);
+                    var vmcs = new RecordingVmcs<NestedL1Vmcs>(new NestedL1Vmcs(engine), writer);
+                    HandleCpuid(ref vmcs);
+                    writer.Resume(engine.L1VmResume());
+                }
+                else
+                {
+                    var vmcs = new NestedL1Vmcs(recorder);
+                    HandleCpuid(ref vmcs);
+                    recorder.L1VmResume();
+                }
+            }
+
+            return text.ToString();
+        }
+
+        var viaIVmcs = Run(throughIVmcs: true);
+        Assert.That(viaIVmcs, Is.EqualTo(Run(throughIVmcs: false)));
+        var trace = TraceFile.Parse(viaIVmcs, "ivmcs.trace", Sim.Names);
+        Assert.That(trace.Rounds.Select(r => r.Handler.Count), Is.EqualTo(new[] { 4, 4, 4 }));
+        var workload = TraceFile.ToWorkload(trace, "ivmcs");
+        Assert.That(workload.Exits.Single().Steps.Last().Value, Is.EqualTo(new ValueSpec(ValueKind.Add, 2)), "RIP advances by the instruction length each time: +2");
+    }
+
     [Test]
     public void ARecordedTraceHasOneLinePerEventAndEveryRoundTrip()
     {

@@ -200,6 +200,34 @@ public sealed class TraceTests
         }
     }
 
+    [Test]
+    public void AGzippedTraceIsWrittenAndReadAsIs()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-gz-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        var console = Console.Out;
+        try
+        {
+            var gz = Path.Combine(directory, "cpuid.trace.gz");
+            Console.SetOut(TextWriter.Null);
+            Assert.That(AdviseCommand.Run("record", ["--workload", "cpuid-loop", "--rounds", "100", "--out", gz]), Is.EqualTo(Program.Ran));
+            Console.SetOut(console);
+            using (var file = File.OpenRead(gz))
+            {
+                Assert.That((file.ReadByte(), file.ReadByte()), Is.EqualTo((0x1F, 0x8B)), "a gzip member");
+            }
+
+            var trace = TraceFile.Load(gz, Sim.Names);
+            Assert.That(trace.Rounds, Has.Count.EqualTo(100));
+            Assert.That(TraceFile.NameOf(gz), Is.EqualTo("cpuid"));
+        }
+        finally
+        {
+            Console.SetOut(console);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>samples/NestedSim/README.md's worked example, replayed: record idle on kvm.vmcs, advise on the trace.</summary>
     [Test]
     public void TheReadmesWorkedExampleIsWhatRecordAndAdvisePrint()

@@ -23,7 +23,7 @@ public static class AdviseCommand
     public const string Usage = """
         usage: dotnet run --project samples/NestedSim -c Release -- advise --manifest NAME|FILE [options]
                dotnet run --project samples/NestedSim -c Release -- compare A B [options]
-               dotnet run --project samples/NestedSim -c Release -- record --workload NAME|FILE [--manifest NAME|FILE] --out FILE.trace
+               dotnet run --project samples/NestedSim -c Release -- record --workload NAME|FILE [--manifest NAME|FILE] --out FILE.trace[.gz]
                dotnet run --project samples/NestedSim -c Release -- convert FILE.trace --out FILE.workload
 
         advise   searches shadow-rw/shadow-ro/sync/rare-sync classes, control shadows and dirty groups for the lowest
@@ -36,7 +36,7 @@ public static class AdviseCommand
           --manifest NAME|FILE  a manifest compiled into NestedSim (kvm-2018, kvm, ...) or any .vmcs file (compiled here)
           --workload NAME|FILE[:W]  a shipped workload, a suite test or a file, weight W (default 1); repeatable
                                 (default: cpuid-loop, io-mix, idle)
-          --trace FILE[:W]      a recorded trace (docs/TRACE.md), weight W; repeatable
+          --trace FILE[:W]      a recorded trace (docs/TRACE.md; .gz is read through gzip), weight W; repeatable
           --suite vmexit[:W]    the vmexit suite's tests, weight W in all (each test W / its count)
           --costs FILE          cost values (default: Costs/default.costs); --cost NAME=CYCLES overrides one
           --out FILE            advise: write the proposal manifest here (only when every check passed); record/convert: the output
@@ -127,7 +127,7 @@ public static class AdviseCommand
         foreach (var (path, weight) in o.Traces)
         {
             var trace = TraceFile.Load(path, names);
-            var workload = TraceFile.ToWorkload(trace, Path.GetFileNameWithoutExtension(path));
+            var workload = TraceFile.ToWorkload(trace, TraceFile.NameOf(path));
             Simulator.Validate(workload, names);
             list.Add((workload, weight));
         }
@@ -431,7 +431,9 @@ public static class AdviseCommand
 
         var trace = Simulator.Trace(workload, names, o.Rounds, o.Seed);
         var temporary = output + ".tmp";
-        using (var file = File.CreateText(temporary))
+        using (var stream = File.Create(temporary))
+        using (var compressed = output.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionLevel.Optimal) : (Stream)stream)
+        using (var file = new StreamWriter(compressed))
         {
             file.WriteLine($"# recorded by NestedSim record: workload {workload.Name} on {input.Layout.ManifestFile}, {o.Rounds} round trips, seed {o.Seed}");
             var strategy = new Strategy("record", input.Layout.ManifestFile, input.Layout, new NestedVmxOptions());
@@ -453,7 +455,7 @@ public static class AdviseCommand
         var output = o.Out ?? throw new ArgumentException("convert needs --out FILE.workload");
         var names = Names();
         var trace = TraceFile.Load(o.Positional[0], names);
-        var workload = TraceFile.ToWorkload(trace, Path.GetFileNameWithoutExtension(o.Positional[0]));
+        var workload = TraceFile.ToWorkload(trace, TraceFile.NameOf(o.Positional[0]));
         Simulator.Validate(workload, names);
         var temporary = output + ".tmp";
         File.WriteAllText(temporary, TraceFile.ToWorkloadText(workload));

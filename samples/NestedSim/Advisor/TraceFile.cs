@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.IO.Compression;
 using System.Linq;
 using System.Text;
 using VmcsGen.Nested;
@@ -36,14 +37,32 @@ public static class TraceFile
         [54] = "WBINVD", [55] = "XSETBV", [56] = "APIC_WRITE", [62] = "PML_FULL",
     };
 
+    /// <summary>The workload name of a trace file: its name without <c>.gz</c> and <c>.trace</c>.</summary>
+    public static string NameOf(string path)
+    {
+        var name = System.IO.Path.GetFileName(path);
+        foreach (var extension in new[] { ".gz", ".trace" })
+        {
+            if (name.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && name.Length > extension.Length)
+            {
+                name = name[..^extension.Length];
+            }
+        }
+
+        return name;
+    }
+
     public static Trace Load(string path, IReadOnlyDictionary<string, uint> names)
     {
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            // A trace ending in .gz is read through gzip (traces compress ~15×).
+            using var file = File.OpenRead(path);
+            using var reader = new StreamReader(path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file);
+            text = reader.ReadToEnd();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             throw new ArgumentException($"--trace {path}: cannot read it ({e.Message})");
         }

@@ -115,6 +115,8 @@ public sealed class AdvisorTests
             Assert.That(Advisor.Moves(Field("GUEST_ES_SELECTOR"), true).Any(m => m.ControlShadow), Is.False, "control-shadow only on controls (VMCS0201)");
             Assert.That(Advisor.Moves(Field("POSTED_INTR_NV"), true).Any(m => m.ControlShadow), Is.False, "nor on 16-bit ones (VMCS0202)");
             Assert.That(Advisor.Moves(Field("GUEST_RIP"), true).Where(m => m.Class == FieldClass.ShadowRw).All(m => m.Group is null), Is.True, "no group on shadow-rw (VMCS0112)");
+            Assert.That(new[] { "GUEST_INTR_STATUS", "EOI_EXIT_BITMAP0", "X_1ST__FIELD", "NONE" }.Select(Advisor.GroupName),
+                Is.EqualTo(new[] { "guest-intr-status", "eoi-exit-bitmap0", "x-f1st-field", "none-field" }), "group names the generator accepts (VMCS0013)");
         });
     }
 

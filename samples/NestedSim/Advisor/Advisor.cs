@@ -156,8 +156,21 @@ public sealed class Advisor
         && c.Fields.All(f => f.Class != FieldClass.ShadowRw || !VmcsEncoding.IsSegmentAccessRights(f.Encoding))
         && c.Fields.All(f => !(f.Class == FieldClass.ShadowRw && f.Type == FieldType.ExitInformation && !c.VmwriteAny));
 
-    /// <summary>A dirty group of one field: its name in the manifest's group syntax (GUEST_INTR_STATUS → guest-intr-status).</summary>
-    public static string GroupName(string field) => field.ToLowerInvariant().Replace('_', '-');
+    /// <summary>
+    /// A dirty group of one field, named in the manifest's group syntax (docs/MANIFEST.md: lower-case words of letters and
+    /// digits joined by '-', each starting with a letter; not none or all): GUEST_INTR_STATUS → guest-intr-status.
+    /// </summary>
+    public static string GroupName(string field)
+    {
+        var words = field.ToLowerInvariant()
+            .Split('_', StringSplitOptions.RemoveEmptyEntries)
+            .Select(w => new string(w.Where(char.IsAsciiLetterOrDigit).ToArray()))
+            .Where(w => w.Length > 0)
+            .Select(w => char.IsAsciiLetter(w[0]) ? w : "f" + w)
+            .ToList();
+        var name = words.Count == 0 ? "field" : string.Join('-', words);
+        return name is "none" or "all" ? name + "-field" : name;
+    }
 
     /// <summary>
     /// Makes the start legal first (e.g. kvm-2018's shadow-rw AR bytes, warning VMCS0115, go to their cheapest legal class),

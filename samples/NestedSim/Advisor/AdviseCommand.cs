@@ -175,7 +175,7 @@ public static class AdviseCommand
         var outPath = o.Out ?? Path.GetFileNameWithoutExtension(input.Path) + ".advised.vmcs";
 
         Verification verification = null!;
-        Progress(interactive, "proving the proposal", update => verification = Verify(outPath, proposalText, input, advice, workloads, names, o, costs, update));
+        Progress(interactive, "proving the proposal", update => verification = Verify(outPath, proposalText, advice, profiles, names, o, costs, update));
         var console = Output();
         var written = verification.Passed ? o.Out : null;
         if (o.Format == "json")
@@ -238,52 +238,54 @@ public static class AdviseCommand
         yield return string.Empty;
     }
 
-    /// <summary>What proving a proposal found: diagnostics, the engine's counts against the model's, the differential run.</summary>
-    public sealed record Verification(
-        IReadOnlyList<string> Diagnostics, int WorkloadsChecked, SafetyReport? Safety, string? Failure,
-        IReadOnlyList<(string Workload, double Model, double Engine)> Cycles)
+    /// <summary>What proving a proposal found: diagnostics, how many workloads the engine matched the model on, the differential run.</summary>
+    public sealed record Verification(IReadOnlyList<string> Diagnostics, int WorkloadsChecked, SafetyReport? Safety, string? Failure)
     {
         public bool Passed => Failure is null;
     }
 
     /// <summary>
-    /// Builds the proposal with the generator (no diagnostic allowed), runs every workload on its compiled engine and holds
-    /// the counts to the model's, then runs the engine-equals-reference property on it.
+    /// Builds the proposal with the generator (no diagnostic allowed), runs the profiles' round trips on its compiled engine
+    /// and holds the counts to the model's, then runs the engine-equals-reference property on it.
     /// </summary>
     public static Verification Verify(
-        string path, string text, ManifestInput input, Advice advice, IEnumerable<(Workload Workload, double Weight)> workloads,
-        IReadOnlyDictionary<string, uint> names, AdviseOptions o, CostModel costs, Action<string>? update = null)
+        string path, string text, Advice advice, IReadOnlyList<WorkloadProfile> profiles, IReadOnlyDictionary<string, uint> names,
+        AdviseOptions o, CostModel costs, Action<string>? update = null)
     {
         update?.Invoke("compiling the proposal with the generator");
         var compiled = ManifestCompiler.Compile(path, text);
         if (compiled.Layout is null || compiled.Diagnostics.Count > 0)
         {
-            return new Verification(compiled.Diagnostics, 0, null, $"the proposal does not build cleanly: {compiled.Diagnostics.FirstOrDefault() ?? "no layout"}", []);
+            return new Verification(compiled.Diagnostics, 0, null, $"the proposal does not build cleanly: {compiled.Diagnostics.FirstOrDefault() ?? "no layout"}");
         }
 
         var options = new NestedVmxOptions();
         var strategy = new Strategy("proposal", path, compiled.Layout, options);
-        var model = new CountModel(Classification.Of(compiled.Layout, new ManifestText(path, text).GroupNames()), options);
-        var cycles = new List<(string, double, double)>();
-        var checkedCount = 0;
-        foreach (var (workload, _) in workloads.Where(w => w.Workload.PerIteration > 0))
+        var built = Classification.Of(compiled.Layout, new ManifestText(path, text).GroupNames());
+        if (!built.Fields.Select(f => f.Encoding).SequenceEqual(advice.After.Fields.Select(f => f.Encoding)))
         {
-            update?.Invoke($"running {workload.Name} on the proposal's engine");
-            var trace = Simulator.Trace(workload, names, o.Rounds, o.Seed);
-            var engine = Simulator.Run(strategy, workload, names, trace, costs);
-            var counted = model.Count(WorkloadProfile.Build(model.Classification, workload, names, trace));
+            return new Verification(compiled.Diagnostics, 0, null, "the compiled proposal does not have the fields of the manifest it came from");
+        }
+
+        // The profiles index fields as the manifest does, and the proposal has the same fields: they apply as they are.
+        var model = new CountModel(built, options);
+        var checkedCount = 0;
+        foreach (var profile in profiles.Where(p => p.Rounds > 0))
+        {
+            update?.Invoke($"running {profile.Workload.Name} on the proposal's engine");
+            var engine = Simulator.Run(strategy, profile.Workload, names, profile.Trace, costs);
+            var counted = model.Count(profile);
             if (counted != engine.Total)
             {
-                return new Verification(compiled.Diagnostics, checkedCount, null, $"on {workload.Name} the compiled engine counted {engine.Total} but the model {counted}", cycles);
+                return new Verification(compiled.Diagnostics, checkedCount, null, $"on {profile.Workload.Name} the compiled engine counted {engine.Total} but the model {counted}");
             }
 
-            cycles.Add((workload.Name, costs.Of(counted, engine.Events).Total / Math.Max(1, engine.Rounds), engine.CyclesPerRound));
             checkedCount++;
         }
 
         update?.Invoke($"engine vs reference on {o.Safety} random sequences");
         var safety = SafetyCheck.Run(compiled.Layout, o.Safety, o.Seed, focus: advice.Changes.Select(c => c.After.Encoding).ToList());
-        return new Verification(compiled.Diagnostics, checkedCount, safety, safety.Safe ? null : "the engine diverged from the reference engine: " + safety.Divergence, cycles);
+        return new Verification(compiled.Diagnostics, checkedCount, safety, safety.Safe ? null : "the engine diverged from the reference engine: " + safety.Divergence);
     }
 
     private static void Print(IAnsiConsole console, ManifestInput input, Advice advice, TimeSpan searchTime, Verification verification, string ns)

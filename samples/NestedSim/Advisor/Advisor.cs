@@ -57,6 +57,9 @@ public sealed class Advisor
         }
     }
 
+    /// <summary>The workloads the advisor weighs, reduced to their round-trip shapes.</summary>
+    public IReadOnlyList<WorkloadProfile> Profiles => _profiles;
+
     /// <summary>Weighted mean of modelled cycles per round trip.</summary>
     public double Cost(Classification c, CostModel costs)
     {

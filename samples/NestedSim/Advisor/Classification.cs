@@ -30,13 +30,11 @@ public sealed record FieldChoice(
 /// <summary>A manifest's classification: every field in encoding order, with the manifest-wide <c>vmwrite-any</c>.</summary>
 public sealed class Classification
 {
-    private readonly Dictionary<uint, int> _index = new();
+    private readonly Dictionary<uint, int> _index;
 
     public Classification(string manifest, bool vmwriteAny, IReadOnlyList<FieldChoice> fields)
+        : this(manifest, vmwriteAny, fields.ToArray(), new Dictionary<uint, int>())
     {
-        Manifest = manifest;
-        VmwriteAny = vmwriteAny;
-        Fields = fields.ToArray();
         for (var i = 0; i < Fields.Length; i++)
         {
             _index[Fields[i].Encoding] = i;
@@ -45,6 +43,15 @@ public sealed class Classification
                 _index[Fields[i].Encoding | 1] = i;
             }
         }
+    }
+
+    /// <summary>A classification of the same fields: the encoding index is shared (the search makes thousands of these).</summary>
+    private Classification(string manifest, bool vmwriteAny, FieldChoice[] fields, Dictionary<uint, int> index)
+    {
+        Manifest = manifest;
+        VmwriteAny = vmwriteAny;
+        Fields = fields;
+        _index = index;
     }
 
     public string Manifest { get; }
@@ -58,11 +65,17 @@ public sealed class Classification
 
     public int IndexOf(string name) => Array.FindIndex(Fields, f => f.Name == name);
 
+    /// <summary>The same classification with one field's choice replaced (its name, encoding, width and type stay).</summary>
     public Classification With(int index, FieldChoice choice)
     {
+        if (choice.Encoding != Fields[index].Encoding || choice.Width != Fields[index].Width)
+        {
+            throw new ArgumentException($"{choice.Name} is not the field at index {index} ({Fields[index].Name})", nameof(choice));
+        }
+
         var fields = (FieldChoice[])Fields.Clone();
         fields[index] = choice;
-        return new Classification(Manifest, VmwriteAny, fields);
+        return new Classification(Manifest, VmwriteAny, fields, _index);
     }
 
     /// <summary>

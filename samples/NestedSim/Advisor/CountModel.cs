@@ -13,13 +13,30 @@ namespace VmcsGen.Samples.NestedSim.Advisor;
 public sealed record RoundPattern(int Exit, int[] Reads, int[] Writes, int[] ChangedControls, long Count);
 
 /// <summary>A workload's measured round trips grouped into patterns, with its events; built once per field set.</summary>
+/// <param name="Trace">The round trips the profile was built from, for running the same ones on an engine.</param>
 public sealed record WorkloadProfile(
-    Workload Workload, double Weight, long Rounds, IReadOnlyList<RoundPattern> Patterns, IReadOnlyDictionary<string, long> Events)
+    Workload Workload, double Weight, long Rounds, IReadOnlyList<RoundPattern> Patterns, IReadOnlyDictionary<string, long> Events, Round[] Trace)
 {
-    /// <summary>Round trips in which L1 reads (or writes) the field, over all measured round trips.</summary>
-    public double ReadShare(int field) => Rounds == 0 ? 0 : (double)Patterns.Where(p => p.Reads.Contains(field)).Sum(p => p.Count) / Rounds;
+    private Dictionary<int, double>? _readShares, _writeShares;
 
-    public double WriteShare(int field) => Rounds == 0 ? 0 : (double)Patterns.Where(p => p.Writes.Contains(field)).Sum(p => p.Count) / Rounds;
+    /// <summary>Round trips in which L1 reads (or writes) the field, over all measured round trips.</summary>
+    public double ReadShare(int field) => (_readShares ??= Shares(p => p.Reads)).GetValueOrDefault(field);
+
+    public double WriteShare(int field) => (_writeShares ??= Shares(p => p.Writes)).GetValueOrDefault(field);
+
+    private Dictionary<int, double> Shares(Func<RoundPattern, int[]> accesses)
+    {
+        var shares = new Dictionary<int, double>();
+        foreach (var pattern in Patterns)
+        {
+            foreach (var field in accesses(pattern).Distinct())
+            {
+                shares[field] = shares.GetValueOrDefault(field) + (double)pattern.Count / Rounds;
+            }
+        }
+
+        return shares;
+    }
 
     /// <summary>
     /// Replays the same trace <see cref="Simulator.Run"/> replays (setup, launch, warm-up, then the measured rounds) and
@@ -113,7 +130,7 @@ public sealed record WorkloadProfile(
                 : (new RoundPattern(round.Exit, reads.ToArray(), writes.ToArray(), changed, 0), 1);
         }
 
-        return new WorkloadProfile(workload, weight, trace.Length, patterns.Values.Select(p => p.Pattern with { Count = p.Count }).ToList(), events);
+        return new WorkloadProfile(workload, weight, trace.Length, patterns.Values.Select(p => p.Pattern with { Count = p.Count }).ToList(), events, trace);
     }
 
     private static ulong Narrow(FieldWidth width, ulong value) => width switch

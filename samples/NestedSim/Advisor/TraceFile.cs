@@ -79,6 +79,12 @@ public static class TraceFile
         }
 
         Exception Error(int line, int column, string message) => new WorkloadFormatException(path, line, column, message);
+        var byEncoding = new Dictionary<uint, string>();
+        foreach (var (name, encoding) in names.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            byEncoding.TryAdd(encoding, name);
+        }
+
         var setup = new List<TraceStep>();
         var rounds = new List<TraceRound>();
         var header = false;
@@ -128,14 +134,10 @@ public static class TraceFile
             TraceStep Access(StepKind kind, bool hasValue)
             {
                 var (field, fcol) = tokens[1];
-                var encoding = field.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && WorkloadParser.TryNumber(field, out var e) ? e : (ulong?)null;
-                var known = names.TryGetValue(field, out var byName) ? byName : encoding is { } n && names.Values.Contains((uint)n) ? (uint)n : (uint?)null;
-                if (known is null)
-                {
-                    throw Error(lineNo, fcol, $"unknown field '{CostModel.Truncate(field)}' (no compiled manifest has it)");
-                }
-
-                var name = names.FirstOrDefault(kv => kv.Value == known).Key ?? field;
+                // A field by name, or by an encoding some compiled manifest names (then written as that name).
+                var name = names.ContainsKey(field) ? field
+                    : field.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && WorkloadParser.TryNumber(field, out var e) && e <= uint.MaxValue && byEncoding.TryGetValue((uint)e, out var named) ? named
+                    : throw Error(lineNo, fcol, $"unknown field '{CostModel.Truncate(field)}' (no compiled manifest has it)");
                 ulong value = 0;
                 if (hasValue)
                 {
@@ -145,7 +147,7 @@ public static class TraceFile
                     }
                 }
 
-                return new TraceStep(kind, names.ContainsKey(field) ? field : name, value, lineNo, fcol);
+                return new TraceStep(kind, name, value, lineNo, fcol);
             }
 
             switch (head)

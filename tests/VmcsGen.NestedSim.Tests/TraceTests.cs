@@ -163,139 +163,120 @@ public sealed class TraceTests
         Assert.That(e.Message, Does.StartWith($"bad.trace({line},{column}): error: ").And.Contain(message));
     }
 
-    [Test]
-    public void AdviseWritesTheProposalAndJsonWithTheSameNumbers()
+    /// <summary>Runs <paramref name="body"/> in a fresh temporary directory, deleted afterwards.</summary>
+    private static void InTemporaryDirectory(Action<string> body)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-advise-" + Guid.NewGuid().ToString("N"));
+        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
-        var console = Console.Out;
         try
         {
-            var output = Path.Combine(directory, "kvm-cpuid.vmcs");
-            var json = new StringWriter();
-            Console.SetOut(json);
-            var status = AdviseCommand.Run("advise", ["--manifest", "kvm", "--workload", "cpuid-loop", "--rounds", "2000", "--safety", "50", "--format", "json", "--out", output]);
-            Console.SetOut(console);
-            Assert.That(status, Is.EqualTo(Program.Ran));
-            using var document = System.Text.Json.JsonDocument.Parse(json.ToString());
-            var root = document.RootElement;
-            Assert.Multiple(() =>
-            {
-                Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-advise/1"));
-                Assert.That(root.GetProperty("verification").GetProperty("passed").GetBoolean(), Is.True);
-                Assert.That(root.GetProperty("proposal").GetProperty("file").GetString(), Is.EqualTo(output));
-                Assert.That(root.GetProperty("weighted").GetProperty("saving").GetDouble(), Is.GreaterThan(0));
-                Assert.That(root.GetProperty("changes").GetArrayLength(), Is.GreaterThan(0));
-            });
-
-            var text = File.ReadAllText(output);
-            Assert.That(text, Does.StartWith("# Proposed by NestedSim advise from kvm.vmcs").And.Contain("layout    VmcsGen.Layouts.KvmAdvised"));
-            var compiled = ManifestCompiler.Compile(output, text);
-            Assert.That(compiled.Diagnostics, Is.Empty, "the written proposal builds with no diagnostic");
+            body(directory);
         }
         finally
         {
-            Console.SetOut(console);
             Directory.Delete(directory, recursive: true);
         }
     }
 
-    [Test]
-    public void AGzippedTraceIsWrittenAndReadAsIs()
+    /// <summary>Runs an advisor command (advise, compare, record, convert) as the CLI does; returns its status and what it printed.</summary>
+    private static (int Status, string Output) RunCommand(string command, params string[] args)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-gz-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
         var console = Console.Out;
+        var output = new StringWriter();
+        Console.SetOut(output);
         try
         {
-            var gz = Path.Combine(directory, "cpuid.trace.gz");
-            Console.SetOut(TextWriter.Null);
-            Assert.That(AdviseCommand.Run("record", ["--workload", "cpuid-loop", "--rounds", "100", "--out", gz]), Is.EqualTo(Program.Ran));
-            Console.SetOut(console);
-            using (var file = File.OpenRead(gz))
-            {
-                Assert.That((file.ReadByte(), file.ReadByte()), Is.EqualTo((0x1F, 0x8B)), "a gzip member");
-            }
-
-            var trace = TraceFile.Load(gz, Sim.Names);
-            Assert.That(trace.Rounds, Has.Count.EqualTo(100));
-            Assert.That(TraceFile.NameOf(gz), Is.EqualTo("cpuid"));
+            return (AdviseCommand.Run(command, args), output.ToString());
         }
         finally
         {
             Console.SetOut(console);
-            Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Test]
+    public void AdviseWritesTheProposalAndJsonWithTheSameNumbers() => InTemporaryDirectory(directory =>
+    {
+        var output = Path.Combine(directory, "kvm-cpuid.vmcs");
+        var (status, json) = RunCommand("advise", "--manifest", "kvm", "--workload", "cpuid-loop", "--rounds", "2000", "--safety", "50", "--format", "json", "--out", output);
+        Assert.That(status, Is.EqualTo(Program.Ran));
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        var root = document.RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-advise/1"));
+            Assert.That(root.GetProperty("verification").GetProperty("passed").GetBoolean(), Is.True);
+            Assert.That(root.GetProperty("proposal").GetProperty("file").GetString(), Is.EqualTo(output));
+            Assert.That(root.GetProperty("weighted").GetProperty("saving").GetDouble(), Is.GreaterThan(0));
+            Assert.That(root.GetProperty("changes").GetArrayLength(), Is.GreaterThan(0));
+        });
+
+        var text = File.ReadAllText(output);
+        Assert.That(text, Does.StartWith("# Proposed by NestedSim advise from kvm.vmcs").And.Contain("layout    VmcsGen.Layouts.KvmAdvised"));
+        var compiled = ManifestCompiler.Compile(output, text);
+        Assert.That(compiled.Diagnostics, Is.Empty, "the written proposal builds with no diagnostic");
+    });
+
+    [Test]
+    public void AGzippedTraceIsWrittenAndReadAsIs() => InTemporaryDirectory(directory =>
+    {
+        var gz = Path.Combine(directory, "cpuid.trace.gz");
+        Assert.That(RunCommand("record", "--workload", "cpuid-loop", "--rounds", "100", "--out", gz).Status, Is.EqualTo(Program.Ran));
+        using (var file = File.OpenRead(gz))
+        {
+            Assert.That((file.ReadByte(), file.ReadByte()), Is.EqualTo((0x1F, 0x8B)), "a gzip member");
+        }
+
+        var trace = TraceFile.Load(gz, Sim.Names);
+        Assert.That(trace.Rounds, Has.Count.EqualTo(100));
+        Assert.That(TraceFile.NameOf(gz), Is.EqualTo("cpuid"));
+    });
 
     /// <summary>samples/NestedSim/README.md's worked example, replayed: record idle on kvm.vmcs, advise on the trace.</summary>
     [Test]
-    public void TheReadmesWorkedExampleIsWhatRecordAndAdvisePrint()
+    public void TheReadmesWorkedExampleIsWhatRecordAndAdvisePrint() => InTemporaryDirectory(directory =>
     {
-        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-example-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
-        var console = Console.Out;
-        try
-        {
-            var trace = Path.Combine(directory, "idle.trace");
-            Console.SetOut(TextWriter.Null);
-            Assert.That(AdviseCommand.Run("record", ["--workload", "idle", "--manifest", "kvm", "--rounds", "5000", "--out", trace]), Is.EqualTo(Program.Ran));
-            var json = new StringWriter();
-            Console.SetOut(json);
-            Assert.That(AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", trace, "--format", "json"]), Is.EqualTo(Program.Ran));
-            Console.SetOut(console);
+        var trace = Path.Combine(directory, "idle.trace");
+        Assert.That(RunCommand("record", "--workload", "idle", "--manifest", "kvm", "--rounds", "5000", "--out", trace).Status, Is.EqualTo(Program.Ran));
+        var (status, json) = RunCommand("advise", "--manifest", "kvm", "--trace", trace, "--format", "json");
+        Assert.That(status, Is.EqualTo(Program.Ran));
 
-            using var document = System.Text.Json.JsonDocument.Parse(json.ToString());
-            var root = document.RootElement;
-            var weighted = root.GetProperty("weighted");
-            var (before, after) = (weighted.GetProperty("before").GetDouble(), weighted.GetProperty("after").GetDouble());
-            var changes = root.GetProperty("changes").EnumerateArray().ToList();
-            var hostCr3 = changes.Single(c => c.GetProperty("field").GetString() == "HOST_CR3");
-            var readme = Sim.Readme();
-            var row = $"idle 1 {before:N0} {after:N0} {before - after:N0} ({(before - after) / before * 100:0.0} %)";
-            Assert.Multiple(() =>
-            {
-                Sim.AssertReadmeSays(readme, row);
-                Sim.AssertReadmeSays(readme, $"… ({changes.Count} fields)");
-                Sim.AssertReadmeSays(readme, $"HOST_CR3 {hostCr3.GetProperty("before").GetString()} → {hostCr3.GetProperty("after").GetString()} 0 % {hostCr3.GetProperty("writeShare").GetDouble() * 100:0.#} % {hostCr3.GetProperty("cyclesSaved").GetDouble():0.0}");
-            });
-        }
-        finally
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        var root = document.RootElement;
+        var weighted = root.GetProperty("weighted");
+        var (before, after) = (weighted.GetProperty("before").GetDouble(), weighted.GetProperty("after").GetDouble());
+        var changes = root.GetProperty("changes").EnumerateArray().ToList();
+        var hostCr3 = changes.Single(c => c.GetProperty("field").GetString() == "HOST_CR3");
+        var readme = Sim.Readme();
+        var row = $"idle 1 {before:N0} {after:N0} {before - after:N0} ({(before - after) / before * 100:0.0} %)";
+        Assert.Multiple(() =>
         {
-            Console.SetOut(console);
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+            Sim.AssertReadmeSays(readme, row);
+            Sim.AssertReadmeSays(readme, $"… ({changes.Count} fields)");
+            Sim.AssertReadmeSays(readme, $"HOST_CR3 {hostCr3.GetProperty("before").GetString()} → {hostCr3.GetProperty("after").GetString()} 0 % {hostCr3.GetProperty("writeShare").GetDouble() * 100:0.#} % {hostCr3.GetProperty("cyclesSaved").GetDouble():0.0}");
+        });
+    });
 
     [Test]
-    public void BadAdvisorInputIsOneErrorAndNothingIsWritten()
+    public void BadAdvisorInputIsOneErrorAndNothingIsWritten() => InTemporaryDirectory(directory =>
     {
-        var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-advise-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
-        try
-        {
-            var output = Path.Combine(directory, "proposal.vmcs");
-            var badManifest = Path.Combine(directory, "bad.vmcs");
-            File.WriteAllText(badManifest, "layout VmcsGen.Layouts.Bad\nrevision 1\nGUEST_RIP 0x681e shadow-rx\n");
-            var truncated = Path.Combine(directory, "cut.trace");
-            File.WriteAllText(truncated, "vmcsgen-trace 1\nlaunch\nexit 10\nread VM_EXIT_REASON 0xA\n");
+        var output = Path.Combine(directory, "proposal.vmcs");
+        var badManifest = Path.Combine(directory, "bad.vmcs");
+        File.WriteAllText(badManifest, "layout VmcsGen.Layouts.Bad\nrevision 1\nGUEST_RIP 0x681e shadow-rx\n");
+        var truncated = Path.Combine(directory, "cut.trace");
+        File.WriteAllText(truncated, "vmcsgen-trace 1\nlaunch\nexit 10\nread VM_EXIT_REASON 0xA\n");
 
-            string Error(params string[] args) => Assert.Throws<ArgumentException>(() => AdviseCommand.Run("advise", [.. args, "--out", output, "--quiet"]))!.Message;
-            Assert.Multiple(() =>
-            {
-                Assert.That(Error("--manifest", badManifest), Does.Contain("bad.vmcs(3,18): error VMCS0002"));
-                Assert.That(Error("--manifest", "kvm", "--workload", "idle:0"), Does.Contain("weights sum to 0"));
-                Assert.That(Error("--manifest", "kvm", "--workload", "idle:-1"), Does.Contain("the weight must be a number from 0 up"));
-                Assert.That(Error("--manifest", "nonesuch"), Does.Contain("--manifest nonesuch: neither a manifest compiled into NestedSim"));
-                Assert.That(Error(), Does.Contain("advise needs --manifest"));
-                var e = Assert.Throws<WorkloadFormatException>(() => AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", truncated, "--out", output, "--quiet"]))!;
-                Assert.That(e.Message, Does.Contain("cut.trace(4,1): error: the trace ends inside the round trip that began at line 3"));
-                Assert.That(File.Exists(output), Is.False, "nothing is written on error");
-            });
-        }
-        finally
+        string Error(params string[] args) => Assert.Throws<ArgumentException>(() => AdviseCommand.Run("advise", [.. args, "--out", output, "--quiet"]))!.Message;
+        Assert.Multiple(() =>
         {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+            Assert.That(Error("--manifest", badManifest), Does.Contain("bad.vmcs(3,18): error VMCS0002"));
+            Assert.That(Error("--manifest", "kvm", "--workload", "idle:0"), Does.Contain("weights sum to 0"));
+            Assert.That(Error("--manifest", "kvm", "--workload", "idle:-1"), Does.Contain("the weight must be a number from 0 up"));
+            Assert.That(Error("--manifest", "nonesuch"), Does.Contain("--manifest nonesuch: neither a manifest compiled into NestedSim"));
+            Assert.That(Error(), Does.Contain("advise needs --manifest"));
+            var e = Assert.Throws<WorkloadFormatException>(() => AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", truncated, "--out", output, "--quiet"]))!;
+            Assert.That(e.Message, Does.Contain("cut.trace(4,1): error: the trace ends inside the round trip that began at line 3"));
+            Assert.That(File.Exists(output), Is.False, "nothing is written on error");
+        });
+    });
 }

@@ -17,14 +17,8 @@ public sealed record FieldChoice(
 
     public bool IsShadowed => Class is FieldClass.ShadowRw or FieldClass.ShadowRo;
 
-    public string Describe() => Class switch
-    {
-        FieldClass.ShadowRw => "shadow-rw",
-        FieldClass.ShadowRo => "shadow-ro",
-        FieldClass.Sync => "sync",
-        FieldClass.RareSync => "rare-sync",
-        _ => "no-sync",
-    } + (ControlShadow ? " control-shadow" : string.Empty) + (Group is null || Class == FieldClass.ShadowRw ? string.Empty : $" group={Group}");
+    /// <summary>The class and options as the manifest writes them (<c>shadow-rw control-shadow</c>).</summary>
+    public string Describe() => ManifestText.Class(Class) + (ControlShadow ? " control-shadow" : string.Empty) + (Group is null || Class == FieldClass.ShadowRw ? string.Empty : $" group={Group}");
 }
 
 /// <summary>A manifest's classification: every field in encoding order, with the manifest-wide <c>vmwrite-any</c>.</summary>

@@ -120,29 +120,9 @@ public sealed class ManifestText
         _ => Classes[4],
     };
 
-    private static List<string> Tokens(string line) => TokensWithColumns(line.Split('#')[0]).Select(t => t.Text).ToList();
+    /// <summary>A line's tokens before its comment, with 0-based columns (the workload parser's tokenizer, which counts from 1).</summary>
+    private static List<(string Text, int Column)> TokensWithColumns(string code) =>
+        WorkloadParser.Tokenize(code.Split('#')[0]).Select(t => (t.Text, t.Column - 1)).ToList();
 
-    private static List<(string Text, int Column)> TokensWithColumns(string code)
-    {
-        var tokens = new List<(string, int)>();
-        var i = 0;
-        while (i < code.Length)
-        {
-            if (char.IsWhiteSpace(code[i]))
-            {
-                i++;
-                continue;
-            }
-
-            var start = i;
-            while (i < code.Length && !char.IsWhiteSpace(code[i]))
-            {
-                i++;
-            }
-
-            tokens.Add((code[start..i], start));
-        }
-
-        return tokens;
-    }
+    private static List<string> Tokens(string line) => TokensWithColumns(line).Select(t => t.Text).ToList();
 }

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using Spectre.Console;
+using VmcsGen.Samples.NestedSim.Cli;
 
 namespace VmcsGen.Samples.NestedSim;
 
@@ -13,62 +14,22 @@ namespace VmcsGen.Samples.NestedSim;
 /// </summary>
 public static class CalibrateCommand
 {
-    public const string Usage = """
-        usage: dotnet run --project samples/NestedSim -c Release -- calibrate [options]
+    /// <summary>Runs <c>calibrate</c> with these arguments as the tool does (Cli/CalibrateVerb.cs has the options).</summary>
+    public static int Run(string[] args) => SimApp.Execute(["calibrate", .. args]);
 
-        Fits the uncertain terms of the cost model (each within its stated range) to measured cycles by bounded least
-        squares, prints the fitted model and each point's residual, and writes a costs file that --costs reads.
-
-          --before FILE        kvm-unit-tests vmexit output of a nested run on the pre-2019 side (strategy kvm-2018)
-          --after FILE         vmexit output of a nested run with today's KVM (strategy kvm)
-          --table FILE         a 'test before after' table (e.g. Calibration/kvm-2019-vmx-optimizations.tsv)
-          --single-level FILE  vmexit output of a run without nesting: pins hardware-exit (one exit and entry per exit)
-          --only T1,T2,...     use only these tests (the others stay for checking the fit)
-          --costs FILE         starting values (default: the priors of the cost terms)
-          --out FILE           write the fitted costs here (nothing is written on any error)
-          --rounds N --seed N  simulation length and seed (default 20000, 1)
-
-        Every measured test must be in the vmexit suite (--list) and exit to L1 at least once per iteration.
-        """;
-
-    public static int Run(string[] args)
+    /// <summary>The calibrate verb: fit, print, and write the costs file when asked.</summary>
+    internal static int Run(CalibrateSettings settings)
     {
-        string? before = null, after = null, table = null, single = null, costsFile = null, output = null;
-        HashSet<string>? only = null;
-        int rounds = Options.DefaultRounds, seed = 1;
-        var reader = new ArgReader(args);
-        while (reader.Next() is { } arg)
-        {
-            switch (arg)
-            {
-                case "--before": before = reader.Value(); break;
-                case "--after": after = reader.Value(); break;
-                case "--table": table = reader.Value(); break;
-                case "--single-level": single = reader.Value(); break;
-                case "--only": only = reader.Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal); break;
-                case "--costs": costsFile = reader.Value(); break;
-                case "--out": output = reader.Value(); break;
-                case "--rounds": rounds = reader.Number("a whole number of round trips", 1, Options.MaxRounds); break;
-                case "--seed": seed = reader.Number("a whole number", 0, int.MaxValue); break;
-                case "-h" or "--help":
-                    Console.WriteLine(Usage);
-                    return Program.Ran;
-                default: throw new ArgumentException($"calibrate: unknown argument '{CostModel.Truncate(arg)}' (try calibrate --help)");
-            }
-        }
-
-        if (before is null && after is null && table is null && single is null)
-        {
-            throw new ArgumentException("calibrate: give measurements with --before, --after, --table or --single-level (try calibrate --help)");
-        }
-
+        var (before, after, table, single, costsFile, output, only) =
+            (settings.Before, settings.After, settings.Table, settings.SingleLevel, settings.CostsFile, settings.Out, settings.OnlyTests);
+        var (rounds, seed) = (settings.Rounds, settings.Seed);
         var start = new CostModel();
         if (costsFile is not null)
         {
             start.Load(costsFile);
         }
 
-        var result = Calibrate(new CalibrationInput(before, after, table, single, only), start, rounds, seed);
+        var result = Calibrate(settings.ToInput(), start, rounds, seed);
         var console = AnsiConsole.Console;
         if (Console.IsOutputRedirected)
         {

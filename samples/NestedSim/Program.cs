@@ -4,10 +4,14 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using Spectre.Console;
+using VmcsGen.Samples.NestedSim.Cli;
 
 namespace VmcsGen.Samples.NestedSim;
 
-/// <summary>Command-line options, parsed without surprises: every mistake is one line naming the option and the value.</summary>
+/// <summary>
+/// The options of a simulation run (<c>run</c>, or <c>suite</c> when <see cref="Suite"/> is set), as the command line
+/// (Cli/RunVerb.cs, Cli/SuiteVerb.cs) makes them; every mistake is one line naming the option and the value.
+/// </summary>
 public sealed record Options(
     IReadOnlyList<string> Workloads, IReadOnlyList<string> Manifests, int Rounds, int Seed, string Format,
     string? CostsFile, IReadOnlyDictionary<string, double> Costs, bool List, bool Help, string? Suite = null, bool Quiet = false)
@@ -15,105 +19,20 @@ public sealed record Options(
     public const int DefaultRounds = 20_000;
     public const int MaxRounds = 1_000_000;
 
+    /// <summary>
+    /// The options a command line of the run or suite verb gives (without the program name; <c>--suite NAME</c> or
+    /// <c>suite NAME</c> makes a suite run), parsed and checked as the tool does; <see cref="Help"/> when it asked for help.
+    /// </summary>
     public static Options Parse(string[] args)
     {
-        var workloads = new List<string>();
-        var manifests = new List<string>();
-        var costs = new Dictionary<string, double>(StringComparer.Ordinal);
-        int rounds = DefaultRounds, seed = 1;
-        string format = "table";
-        string? costsFile = null, suite = null;
-        bool list = false, help = false, quiet = false;
-        var reader = new ArgReader(args);
-        while (reader.Next() is { } arg)
+        var line = SimApp.Normalize(args);
+        var options = line switch
         {
-            switch (arg)
-            {
-                case "--workload": workloads.Add(reader.Value()); break;
-                case "--manifest": manifests.Add(reader.Value()); break;
-                case "--suite": suite = reader.Value(); break;
-                case "--rounds": rounds = reader.Number("a whole number of round trips", 1, MaxRounds); break;
-                case "--seed": seed = reader.Number("a whole number", 0, int.MaxValue); break;
-                case "--format": format = reader.Format(); break;
-                case "--costs": costsFile = reader.Value(); break;
-                case "--cost":
-                    var (name, cycles) = reader.Cost();
-                    costs[name] = cycles;
-                    break;
-                case "--quiet": quiet = true; break;
-                case "--list": list = true; break;
-                case "-h" or "--help": help = true; break;
-                default: throw new ArgumentException($"unknown argument '{CostModel.Truncate(arg)}' (try --help)");
-            }
-        }
-
-        if (suite is not null && (workloads.Count > 0 || manifests.Count > 0))
-        {
-            throw new ArgumentException("--suite runs the suite's own workloads on kvm-2018 and kvm; it takes no --workload or --manifest");
-        }
-
-        return new Options(workloads, manifests, rounds, seed, format, costsFile, costs, list, help, suite, quiet);
-    }
-
-    public const string Usage = """
-        usage: dotnet run --project samples/NestedSim -c Release -- [options]
-               dotnet run --project samples/NestedSim -c Release -- calibrate [calibrate options]
-
-        Replays nested-VMX workloads through the engine for several field classifications and prints what one
-        nested round trip costs under each: the fixed work of the transitions plus the counted VMCS work.
-
-          --workload NAME|FILE   a shipped workload (cpuid-loop, io-mix, idle) or a workload file; repeatable (default: all shipped)
-          --manifest NAME        add a strategy for a manifest compiled into NestedSim (file or layout name, as --list shows); repeatable
-          --suite vmexit         kvm-unit-tests' vmexit tests as L2, before (kvm-2018) and after (kvm) the 2019 series
-          --rounds N             round trips per workload, 1 to 1,000,000 (default 20000)
-          --seed N               seed of the workload RNG (default 1); the same seed replays the same events
-          --format table|json|csv
-          --costs FILE           cost values, one 'name cycles' per line (default: Costs/default.costs, calibrated)
-          --cost NAME=CYCLES     one cost value; repeatable; applied last
-          --quiet                no progress display
-          --list                 list workloads, suites, strategies, manifests and costs, then exit
-
-        Exit status: 0 ran; 2 bad input; 3 ran, but some strategy failed L1 accesses of a workload (marked unfaithful).
-        calibrate --help describes the calibration command; advise --help the classification advisor (advise, compare,
-        record, convert).
-        """;
-}
-
-/// <summary>Walks an argument list; every mistake names the option.</summary>
-internal sealed class ArgReader(string[] args)
-{
-    private int _i = -1;
-
-    public string? Current => _i >= 0 && _i < args.Length ? args[_i] : null;
-
-    public string? Next() => ++_i < args.Length ? args[_i] : null;
-
-    public string Value() => _i + 1 < args.Length && !args[_i + 1].StartsWith("--", StringComparison.Ordinal)
-        ? args[++_i]
-        : throw new ArgumentException($"{Current} needs a value");
-
-    public int Number(string what, int min, int max)
-    {
-        var option = Current;
-        var text = Value();
-        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
-            ? n
-            : throw new ArgumentException($"{option} takes {what} from {min.ToString("N0", CultureInfo.InvariantCulture)} to {max.ToString("N0", CultureInfo.InvariantCulture)}, got '{CostModel.Truncate(text)}'");
-    }
-
-    public string Format()
-    {
-        var format = Value();
-        return format is "table" or "json" or "csv" ? format : throw new ArgumentException($"--format takes table, json or csv, got '{CostModel.Truncate(format)}'");
-    }
-
-    public (string Name, double Cycles) Cost()
-    {
-        var pair = Value();
-        var eq = pair.IndexOf('=');
-        return eq > 0 && double.TryParse(pair.AsSpan(eq + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var cycles)
-            ? (pair[..eq], cycles)
-            : throw new ArgumentException($"--cost takes NAME=CYCLES, got '{CostModel.Truncate(pair)}'");
+            ["suite", .. var rest] => SimApp.Parse<SuiteSettings>("suite", rest)?.ToOptions(),
+            ["run", .. var rest] => SimApp.Parse<RunSettings>("run", rest)?.ToOptions(),
+            _ => SimApp.Parse<RunSettings>("run", line)?.ToOptions(),
+        };
+        return options ?? new Options([], [], DefaultRounds, 1, "table", null, new Dictionary<string, double>(), List: false, Help: true);
     }
 }
 
@@ -127,12 +46,7 @@ public static class Program
     {
         try
         {
-            return args switch
-            {
-                ["calibrate", .. var rest] => CalibrateCommand.Run(rest),
-                [var command and ("advise" or "compare" or "record" or "convert"), .. var rest] => Advisor.AdviseCommand.Run(command, rest),
-                _ => Run(Options.Parse(args)),
-            };
+            return SimApp.Execute(args);
         }
         catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
         {
@@ -170,14 +84,9 @@ public static class Program
         return costs;
     }
 
-    private static int Run(Options options)
+    /// <summary>The run and suite verbs: simulate, print, and say whether every strategy was faithful.</summary>
+    internal static int Simulate(Options options)
     {
-        if (options.Help)
-        {
-            System.Console.WriteLine(Options.Usage);
-            return Ran;
-        }
-
         var layouts = LayoutHandle.Discover(typeof(LayoutHandle).Assembly, typeof(Program).Assembly);
         var names = Simulator.FieldNames(layouts);
         var strategies = Strategies.Build(layouts, options.Manifests);
@@ -194,7 +103,7 @@ public static class Program
             return Ran;
         }
 
-        var interactive = options.Format == "table" && !options.Quiet && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+        var interactive = options.Format == "table" && !options.Quiet && !System.Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
         if (options.Suite is { } suite)
         {
             return RunSuite(options, suite, strategies, names, costs, interactive);

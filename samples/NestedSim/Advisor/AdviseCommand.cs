@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using Spectre.Console;
 using VmcsGen.Nested;
+using VmcsGen.Samples.NestedSim.Cli;
 
 namespace VmcsGen.Samples.NestedSim.Advisor;
 
@@ -20,52 +21,8 @@ public static class AdviseCommand
 {
     public const int Refused = 4;
 
-    public const string Usage = """
-        usage: dotnet run --project samples/NestedSim -c Release -- advise --manifest NAME|FILE [options]
-               dotnet run --project samples/NestedSim -c Release -- compare A B [options]
-               dotnet run --project samples/NestedSim -c Release -- record --workload NAME|FILE [--manifest NAME|FILE] --out FILE.trace[.gz]
-               dotnet run --project samples/NestedSim -c Release -- convert FILE.trace --out FILE.workload
-
-        advise   searches shadow-rw/shadow-ro/sync/rare-sync classes, control shadows and dirty groups for the lowest
-                 modelled cycles per round trip on today's engine, proves the proposal (it builds with no diagnostic,
-                 its engine counts what the model counted, its engine equals the reference engine) and prints it.
-        compare  A and B (two manifests of the same fields) on the same workloads: field by field, what each change costs.
-        record   runs a workload on a manifest's engine with the trace recorder on (NestedTraceRecorder) and writes the trace.
-        convert  turns a trace into a workload file (one exit block per distinct round-trip shape).
-
-          --manifest NAME|FILE  a manifest compiled into NestedSim (kvm-2018, kvm, ...) or any .vmcs file (compiled here)
-          --workload NAME|FILE[:W]  a shipped workload, a suite test or a file, weight W (default 1); repeatable
-                                (default: cpuid-loop, io-mix, idle)
-          --trace FILE[:W]      a recorded trace (docs/TRACE.md; .gz is read through gzip), weight W; repeatable
-          --suite vmexit[:W]    the vmexit suite's tests, weight W in all (each test W / its count)
-          --costs FILE          cost values (default: Costs/default.costs); --cost NAME=CYCLES overrides one
-          --out FILE            advise: write the proposal manifest here (only when every check passed); record/convert: the output
-          --layout NAMESPACE    the proposal's layout namespace (default: the manifest's + "Advised")
-          --rounds N --seed N   round trips per workload and seed (default 20000, 1)
-          --safety N            engine-vs-reference sequences run on the proposal (default 300)
-          --format table|json   advise and compare: tables (default) or JSON, schema vmcsgen-advise/1 (README)
-          --quiet               no progress display
-
-        Exit status: 0 done; 2 bad input (nothing written); 4 the proposal failed a check and is not recommended.
-        """;
-
-    public static int Run(string command, string[] args)
-    {
-        var o = AdviseOptions.Parse(command, args);
-        if (o.Help)
-        {
-            Console.WriteLine(Usage);
-            return Program.Ran;
-        }
-
-        return command switch
-        {
-            "advise" => Advise(o),
-            "compare" => Compare(o),
-            "record" => Record(o),
-            _ => Convert(o),
-        };
-    }
+    /// <summary>Runs advise, compare, record or convert with these arguments as the tool does (Cli/*Verb.cs have the options).</summary>
+    public static int Run(string command, string[] args) => SimApp.Execute([command, .. args]);
 
     /// <summary>The compiled-in layouts, and field names across all of them (plus the given extras).</summary>
     private static IReadOnlyList<LayoutHandle> CompiledLayouts { get; } = LayoutHandle.Discover(typeof(LayoutHandle).Assembly, typeof(Program).Assembly);
@@ -153,7 +110,7 @@ public static class AdviseCommand
     public static List<WorkloadProfile> Profiles(Classification fields, IEnumerable<(Workload Workload, double Weight)> workloads, IReadOnlyDictionary<string, uint> names, int rounds, int seed) =>
         workloads.Select(w => WorkloadProfile.Build(fields, w.Workload, names, Simulator.Trace(w.Workload, names, w.Workload.PerIteration == 0 ? 0 : rounds, seed), w.Weight)).ToList();
 
-    private static int Advise(AdviseOptions o)
+    internal static int Advise(AdviseOptions o)
     {
         var input = LoadManifest(o.Manifest ?? throw new ArgumentException("advise needs --manifest NAME|FILE (e.g. --manifest kvm-2018)"));
         var names = Names(input.Layout);
@@ -380,7 +337,7 @@ public static class AdviseCommand
         }
     }
 
-    private static int Compare(AdviseOptions o)
+    internal static int Compare(AdviseOptions o)
     {
         if (o.Positional.Count != 2)
         {
@@ -415,7 +372,7 @@ public static class AdviseCommand
         return Program.Ran;
     }
 
-    private static int Record(AdviseOptions o)
+    internal static int Record(AdviseOptions o)
     {
         var output = o.Out ?? throw new ArgumentException("record needs --out FILE.trace");
         var input = LoadManifest(o.Manifest ?? "kvm");
@@ -447,7 +404,7 @@ public static class AdviseCommand
         return Program.Ran;
     }
 
-    private static int Convert(AdviseOptions o)
+    internal static int Convert(AdviseOptions o)
     {
         if (o.Positional.Count != 1)
         {
@@ -534,81 +491,17 @@ public sealed record AdviseOptions(
     (string Name, double Weight)? Suite, string? CostsFile, IReadOnlyDictionary<string, double> Costs, string? Out, string? Layout,
     int Rounds, int Seed, int Safety, bool Quiet, bool Help, IReadOnlyList<string> Positional, string Format = "table")
 {
-    public static AdviseOptions Parse(string command, string[] args)
-    {
-        string? manifest = null, costsFile = null, output = null, layout = null;
-        var workloads = new List<(string, double)>();
-        var traces = new List<(string, double)>();
-        (string, double)? suite = null;
-        var costs = new Dictionary<string, double>(StringComparer.Ordinal);
-        var positional = new List<string>();
-        int rounds = Options.DefaultRounds, seed = 1, safety = 300;
-        bool quiet = false, help = false;
-        var format = "table";
-        var reader = new ArgReader(args);
-        while (reader.Next() is { } arg)
+    /// <summary>
+    /// The options a command line of <paramref name="command"/> (advise, compare, record or convert) gives, parsed and
+    /// checked as the tool does; <see cref="Help"/> when it asked for help.
+    /// </summary>
+    public static AdviseOptions Parse(string command, string[] args) =>
+        (command switch
         {
-            switch (arg)
-            {
-                case "--manifest": manifest = reader.Value(); break;
-                case "--workload": workloads.Add(Weighted(arg, reader.Value())); break;
-                case "--trace": traces.Add(Weighted(arg, reader.Value())); break;
-                case "--suite":
-                    var (suiteName, suiteWeight) = Weighted(arg, reader.Value());
-                    suite = NestedSim.Suite.Names().Contains(suiteName)
-                        ? (suiteName, suiteWeight)
-                        : throw new ArgumentException($"--suite {suiteName}: no such suite; shipped: {string.Join(", ", NestedSim.Suite.Names())}");
-                    break;
-                case "--costs": costsFile = reader.Value(); break;
-                case "--cost":
-                    var (name, cycles) = reader.Cost();
-                    costs[name] = cycles;
-                    break;
-                case "--out": output = reader.Value(); break;
-                case "--layout": layout = reader.Value(); break;
-                case "--rounds": rounds = reader.Number("a whole number of round trips", 1, Options.MaxRounds); break;
-                case "--seed": seed = reader.Number("a whole number", 0, int.MaxValue); break;
-                case "--safety": safety = reader.Number("a whole number of sequences", 1, 1_000_000); break;
-                case "--quiet": quiet = true; break;
-                case "--format":
-                    format = reader.Value();
-                    if (format is not ("table" or "json"))
-                    {
-                        throw new ArgumentException($"--format takes table or json, got '{CostModel.Truncate(format)}'");
-                    }
-
-                    break;
-                case "-h" or "--help": help = true; break;
-                default:
-                    if (arg.StartsWith("--", StringComparison.Ordinal))
-                    {
-                        throw new ArgumentException($"{command}: unknown argument '{CostModel.Truncate(arg)}' (try {command} --help)");
-                    }
-
-                    positional.Add(arg);
-                    break;
-            }
-        }
-
-        if (command is "advise" or "record" && positional.Count > 0)
-        {
-            throw new ArgumentException($"{command}: unexpected '{CostModel.Truncate(positional[0])}' (try {command} --help)");
-        }
-
-        return new AdviseOptions(manifest, workloads, traces, suite, costsFile, costs, output, layout, rounds, seed, safety, quiet || format == "json", help, positional, format);
-    }
-
-    /// <summary>NAME or NAME:W, W a non-negative number.</summary>
-    private static (string, double) Weighted(string option, string value)
-    {
-        var colon = value.LastIndexOf(':');
-        if (colon <= 0 || !double.TryParse(value.AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var weight))
-        {
-            return (value, 1);
-        }
-
-        return weight is >= 0 and < 1e9 && double.IsFinite(weight)
-            ? (value[..colon], weight)
-            : throw new ArgumentException($"{option} {CostModel.Truncate(value)}: the weight must be a number from 0 up, got '{CostModel.Truncate(value[(colon + 1)..])}'");
-    }
+            "advise" => SimApp.Parse<AdviseSettings>(command, args)?.ToAdviseOptions(),
+            "compare" => SimApp.Parse<CompareSettings>(command, args)?.ToAdviseOptions(),
+            "record" => SimApp.Parse<RecordSettings>(command, args)?.ToAdviseOptions(),
+            "convert" => SimApp.Parse<ConvertSettings>(command, args)?.ToAdviseOptions(),
+            _ => throw new ArgumentException($"unknown advisor command '{CostModel.Truncate(command)}': advise, compare, record or convert"),
+        }) ?? new AdviseOptions(null, [], [], null, null, new Dictionary<string, double>(), null, null, Options.DefaultRounds, 1, AdviseSettings.DefaultSafety, Quiet: false, Help: true, []);
 }

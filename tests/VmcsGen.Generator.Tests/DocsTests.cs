@@ -15,8 +15,10 @@ namespace VmcsGen.Generator.Tests;
 /// The C# examples in docs/ run as written: each block is compiled as a console program (with the implicit usings of a
 /// net10.0 console project) against the runtime, run, and every <c>Console.WriteLine(…); // expected</c> comment is
 /// checked against what it printed (a trailing "…" means "starts with").
+/// Doc-sync: these hold the docs to the code (the examples must compile and print what they say); they compare against
+/// nothing outside the repository. Tests here run one at a time (NUnit's default), so redirecting Console.Out is safe.
 /// </summary>
-[NonParallelizable] // redirects Console.Out
+[Category("DocSync")]
 public sealed class DocsTests
 {
     /// <summary>RUNTIME.md: the generated code and the engine; TRACE.md: recording an L1 (it writes my-l1.trace where it runs).</summary>

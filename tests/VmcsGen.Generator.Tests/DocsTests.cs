@@ -50,6 +50,28 @@ public sealed class DocsTests
         }
     }
 
+    /// <summary>
+    /// The test filters README.md and CONTRIBUTING.md give (<c>--filter "Category=X"</c>, <c>"Category!=X"</c>) name a
+    /// category some test carries: a renamed category would otherwise make a documented command run nothing, or skip
+    /// nothing, without a word.
+    /// </summary>
+    [TestCase("README.md")]
+    [TestCase("CONTRIBUTING.md")]
+    public void DocumentedTestFiltersNameCategoriesThatExist(string document)
+    {
+        var root = DiagnosticTests.RepositoryRoot();
+        var documented = Regex.Matches(File.ReadAllText(Path.Combine(root, document)), @"--filter ""Category!?=(\w+)""")
+            .Select(m => m.Groups[1].Value).Distinct().ToList();
+        Assert.That(documented, Is.Not.Empty, $"{document} shows a category filter");
+
+        var snapshots = Path.DirectorySeparatorChar + "Snapshots" + Path.DirectorySeparatorChar;
+        var categories = Directory.EnumerateFiles(Path.Combine(root, "tests"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains(snapshots, StringComparison.Ordinal))
+            .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"\bCategory\(""(\w+)""\)").Select(m => m.Groups[1].Value))
+            .ToHashSet();
+        Assert.That(documented, Is.SubsetOf(categories), $"{document}'s filters against the categories in tests/");
+    }
+
     private static List<string> Run(string program, string document)
     {
         var trees = new[]

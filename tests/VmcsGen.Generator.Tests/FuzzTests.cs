@@ -13,6 +13,7 @@ namespace VmcsGen.Generator.Tests;
 /// CI runs a fixed-seed slice of 2,000 cases; the full run (not in CI) takes the count from VMCSGEN_FUZZ_CASES:
 /// <c>VMCSGEN_FUZZ_CASES=100000 dotnet test tests/VmcsGen.Generator.Tests --filter "Category=Fuzz"</c>.
 /// </summary>
+[Category("FuzzSlice")] // what CI runs of fuzzing (about 45 s); skip it locally with --filter "Category!=FuzzSlice"
 public sealed class FuzzTests
 {
     private static readonly string Kvm = TestHelpers.ReadShippedManifest("kvm.vmcs");
@@ -21,7 +22,6 @@ public sealed class FuzzTests
     private static readonly string[] Headers = ["layout F.L", "layout F.l", "revision 0x11e57ed0", "revision 1", "size 4096", "size 1000", "header 40", "vmwrite-any", "features apicv pml preemption-timer", "features apicv apicv"];
 
     [Test]
-    [Category("FuzzSlice")] // ~45 s: CI runs it (no filter); skip it locally with --filter "Category!=FuzzSlice"
     public void AFixedSeedSliceOfTwoThousandCases() => Run(2_000, seed: 20261201);
 
     [Test]

@@ -26,7 +26,7 @@ public interface IKvmDevice
     int Close(int fd);
 
     /// <summary>The device the runtime uses: libc through P/Invoke.</summary>
-    public static IKvmDevice Libc { get; } = new LibcKvmDevice();
+    static IKvmDevice Libc { get; } = new LibcKvmDevice();
 }
 
 /// <summary>libc: open/ioctl/mmap/close, with each SafeHandle held (DangerousAddRef) for the duration of its call.</summary>

@@ -29,6 +29,9 @@ public sealed class KvmNestedLaunch
     private const ushort CodeSelector = 0x08, DataSelector = 0x10, TssSelector = 0x18;
     private const ulong Cr0 = 0x8000_0031, Cr4 = 0x2010; // PE NE ET PG; PSE VMXE
 
+    /// <summary>CPUID.1:ECX bit 5 (VMX), which grants CR4.VMXE; CPUID.1:EDX bit 3 (PSE), which grants CR4.PSE.</summary>
+    public const uint Leaf1EcxVmx = 1u << 5, Leaf1EdxPse = 1u << 3;
+
     private KvmNestedLaunch(byte[] memory, IReadOnlyList<KvmCpuidEntry> cpuid, KvmSregs sregs, KvmRegs regs, KvmNestedState state)
     {
         Memory = memory;
@@ -66,12 +69,15 @@ public sealed class KvmNestedLaunch
         new byte[] { 0xE6, (byte)L1Port, 0xF4, 0xEB, 0xFD }.CopyTo(memory, (int)L1Code); // out 0x10, al; hlt; jmp hlt
         new byte[] { 0x0F, 0xA2, 0xF4, 0xEB, 0xFD }.CopyTo(memory, (int)L2Code);          // cpuid; hlt; jmp hlt
 
+        // Leaf 1 must grant the CR4 bits the launch uses: after KVM_SET_CPUID2, nested_vmx_cr_fixed1_bits_update
+        // (arch/x86/kvm/vmx/vmx.c) allows CR4.VMXE only with CPUID.1:ECX.VMX and CR4.PSE only with CPUID.1:EDX.PSE, and
+        // KVM_SET_NESTED_STATE checks vmcs12's host and guest CR4 against those bits (nested_cr4_valid, EINVAL).
         var cpuid = supportedCpuid
-            .Select(e => e.Function == 1 ? e with { Ecx = e.Ecx | (1u << 5) } : e) // CPUID.1:ECX.VMX
+            .Select(e => e.Function == 1 ? e with { Ecx = e.Ecx | Leaf1EcxVmx, Edx = e.Edx | Leaf1EdxPse } : e)
             .ToList();
         if (!cpuid.Any(e => e.Function == 1))
         {
-            cpuid.Add(new KvmCpuidEntry(1, 0, 0, 0x000506E3, 0, 1u << 5, 0));
+            cpuid.Add(new KvmCpuidEntry(1, 0, 0, 0x000506E3, 0, Leaf1EcxVmx, Leaf1EdxPse));
         }
 
         var flatCode = KvmSegment.Flat(CodeSelector, 0xB);

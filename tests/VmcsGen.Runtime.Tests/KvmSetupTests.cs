@@ -33,7 +33,7 @@ public sealed class KvmSetupTests
     }
 
     [Test]
-    public void TheLaunchIsSetUpInQemusOrderWithTheUapiBytes()
+    public void TheLaunchIsSetUpInQemusPutRegistersOrderWithTheUapiBytesAndRegsAreL2s()
     {
         using var device = new FakeKvmDevice();
         using var kvm = KvmSystem.Open(device: device);
@@ -44,9 +44,11 @@ public sealed class KvmSetupTests
         device.Calls.Clear();
         launch.Apply(vm, vcpu, memory);
 
+        // QEMU target/i386/kvm/kvm.c kvm_arch_put_registers (qemu commit 00001a22): the feature-control MSR, then sregs,
+        // then the nested state, then the general registers; CPUID (kvm_arch_init_vcpu) and memory come before any of it.
         Assert.That(device.Sequence.Where(s => s != "KVM_CHECK_EXTENSION"), Is.EqualTo(new[]
         {
-            "KVM_SET_USER_MEMORY_REGION", "KVM_SET_CPUID2", "KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_REGS", "KVM_SET_NESTED_STATE",
+            "KVM_SET_USER_MEMORY_REGION", "KVM_SET_CPUID2", "KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_NESTED_STATE", "KVM_SET_REGS",
         }));
 
         var region = device.Argument("KVM_SET_USER_MEMORY_REGION");
@@ -70,14 +72,20 @@ public sealed class KvmSetupTests
         Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(sregs.AsSpan(224)), Is.EqualTo(0x8000_0031ul), "cr0 at 224: PE NE ET PG");
         Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(sregs.AsSpan(240)), Is.EqualTo(KvmNestedLaunch.PageDirectory), "cr3 at 240");
 
-        var regs = device.Argument("KVM_SET_REGS");
-        Assert.That((regs.Length, BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(128)), BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(136))),
-            Is.EqualTo((144, KvmNestedLaunch.L1Code, 2ul)), "rip at 128, rflags at 136");
-
         var state = KvmNestedState.Parse(device.Argument("KVM_SET_NESTED_STATE"));
         Assert.That((state.Flags, state.VmxonPa, state.Vmcs12Pa), Is.EqualTo((KvmNestedStateFlags.GuestMode, KvmNestedLaunch.VmxonRegion, KvmNestedLaunch.Vmcs12Region)));
         var vmcs12 = state.Vmcs12!.Value;
-        Assert.That((vmcs12.GuestRip, vmcs12.HostRip, vmcs12.VmcsLinkPointer), Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L1Code, ulong.MaxValue)));
+        Assert.That((vmcs12.GuestRip, vmcs12.HostRip, vmcs12.HostRsp, vmcs12.VmcsLinkPointer),
+            Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L1Code, KvmNestedLaunch.L1Stack, ulong.MaxValue)), "L1 resumes from vmcs12's host state");
+
+        // KVM_SET_REGS comes after the vCPU entered guest mode, so it sets L2's registers (prepare_vmcs02 has just loaded
+        // RIP, RSP and RFLAGS from vmcs12): they must be what vmcs12 says L2 starts with, and are what KVM_RUN finds.
+        var regs = device.Argument("KVM_SET_REGS");
+        Assert.That((regs.Length, BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(128)), BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(48)),
+            BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(136))),
+            Is.EqualTo((144, vmcs12.GuestRip, vmcs12.GuestRsp, vmcs12.GuestRflags)), "rip at 128, rsp at 48, rflags at 136: L2's");
+        Assert.That(device.GuestMode, "the vCPU is in guest mode");
+        Assert.That((device.Registers.Rip, device.Registers.Rsp, device.Registers.Rflags), Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L2Stack, 2ul)));
         Assert.That(memory.Bytes[(int)KvmNestedLaunch.L2Code..((int)KvmNestedLaunch.L2Code + 2)].ToArray(), Is.EqualTo(new byte[] { 0x0F, 0xA2 }), "L2 runs CPUID");
     }
 

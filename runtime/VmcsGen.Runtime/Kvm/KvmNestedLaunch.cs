@@ -9,8 +9,24 @@ namespace VmcsGen.Backends.Kvm;
 /// Everything a vCPU needs to hold a nested state with L2 running, built from the generated <see cref="Vmcs12"/> of
 /// fields/kvm.vmcs: a tiny L1 and L2 in 32-bit protected mode with paging (one 4 MiB identity page), L2 running
 /// <c>cpuid; hlt</c>, L1's exit handler at vmcs12's HOST_RIP doing <c>out 0x10, al; hlt</c>. <see cref="Apply"/> sets it up
-/// in QEMU's order: guest memory, CPUID with VMX, IA32_FEATURE_CONTROL locked with VMX, L1's segment and control
-/// registers (CR4.VMXE), L1's registers, then KVM_SET_NESTED_STATE in guest mode.
+/// in the order of QEMU's <c>kvm_arch_put_registers</c> (target/i386/kvm/kvm.c): guest memory and CPUID with VMX first
+/// (QEMU sets CPUID at vCPU creation), then IA32_FEATURE_CONTROL locked with VMX, L1's segment and control registers
+/// (CR4.VMXE), KVM_SET_NESTED_STATE in guest mode, and last the general registers.
+/// <para>
+/// What each part becomes: the sregs are L1's (vmcs01) while L2 runs, but L1 never resumes from them — the nested VM
+/// exit loads L1's state from vmcs12's host-state fields (<c>load_vmcs12_host_state</c>, arch/x86/kvm/vmx/nested.c), so
+/// L1 resumes at HOST_RIP <see cref="L1Code"/> with HOST_RSP <see cref="L1Stack"/>. KVM_SET_NESTED_STATE enters guest
+/// mode and <c>prepare_vmcs02</c> loads L2's RIP, RSP and RFLAGS from vmcs12; the KVM_SET_REGS after it therefore sets
+/// L2's registers, which is why <see cref="Regs"/> holds exactly vmcs12's guest RIP/RSP/RFLAGS and the GPRs L2 starts
+/// with (RAX = 0: L2's CPUID reads leaf 0).
+/// </para>
+/// <para>
+/// No in-kernel irqchip (KVM_CREATE_IRQCHIP), unlike the KVM selftests (<c>kvm_arch_vm_post_create</c> calls
+/// <c>vm_create_irqchip</c>, tools/testing/selftests/kvm/lib/x86_64/processor.c) and QEMU: nothing here takes an
+/// interrupt, and with the local APIC in user space a HLT returns to us as KVM_EXIT_HLT (x86.c <c>__kvm_emulate_halt</c>),
+/// whereas an in-kernel APIC would block KVM_RUN on a HLT with interrupts off until a signal — so an L1 or L2 that halts
+/// where it should not ends the run with a named exit instead of hanging it.
+/// </para>
 /// </summary>
 public sealed class KvmNestedLaunch
 {
@@ -46,8 +62,10 @@ public sealed class KvmNestedLaunch
 
     public IReadOnlyList<KvmCpuidEntry> Cpuid { get; }
 
+    /// <summary>L1's segment and control registers (KVM_SET_SREGS before the nested state): CR0.PG, CR4.VMXE.</summary>
     public KvmSregs Sregs { get; }
 
+    /// <summary>L2's general registers (KVM_SET_REGS after the nested state): RIP, RSP and RFLAGS equal vmcs12's guest fields.</summary>
     public KvmRegs Regs { get; }
 
     public KvmNestedState State { get; }
@@ -90,7 +108,7 @@ public sealed class KvmNestedLaunch
             GdtBase = Gdt, GdtLimit = 0x1F, IdtBase = 0, IdtLimit = 0,
             Cr0 = Cr0, Cr3 = PageDirectory, Cr4 = Cr4, Efer = 0, ApicBase = 0xFEE0_0900,
         };
-        var regs = new KvmRegs { Rip = L1Code, Rsp = L1Stack, Rflags = 2 };
+        var regs = new KvmRegs { Rip = L2Code, Rsp = L2Stack, Rflags = 2, Rax = 0 }; // L2's: set after the nested state (see the class remarks)
 
         var vmcs12 = Vmcs12.Create();
         vmcs12.LaunchState = 1;
@@ -156,7 +174,10 @@ public sealed class KvmNestedLaunch
         return new KvmNestedLaunch(memory, cpuid, sregs, regs, state);
     }
 
-    /// <summary>Sets the launch up on a fresh VM and vCPU, in QEMU's order; <paramref name="memory"/> becomes guest memory at 0.</summary>
+    /// <summary>
+    /// Sets the launch up on a fresh VM and vCPU in <c>kvm_arch_put_registers</c>' order (MSRs, sregs, nested state, regs);
+    /// <paramref name="memory"/> becomes guest memory at 0 and must outlive the VM.
+    /// </summary>
     public void Apply(KvmVm vm, KvmVcpu vcpu, GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(vm);
@@ -172,7 +193,7 @@ public sealed class KvmNestedLaunch
         vcpu.SetCpuid(Cpuid);
         vcpu.SetMsrs(Msrs);
         vcpu.SetSregs(Sregs);
-        vcpu.SetRegs(Regs);
         vcpu.SetNestedState(State);
+        vcpu.SetRegs(Regs);
     }
 }

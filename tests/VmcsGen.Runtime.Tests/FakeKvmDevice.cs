@@ -9,7 +9,7 @@ using VmcsGen.Software;
 namespace VmcsGen.Runtime.Tests;
 
 /// <summary>Which vendor module backs the fake /dev/kvm.</summary>
-internal enum FakeKvmHost
+public enum FakeKvmHost
 {
     /// <summary>kvm_intel: VMX. Its nested-state size is 128 + 2 × 4096 whatever <c>nested</c> is.</summary>
     Intel,

@@ -25,7 +25,7 @@ public sealed class KvmSystem : IDisposable
             ApiVersion = Ioctls.Value(device, _fd, KvmIoctls.GetApiVersion, 0);
             if (ApiVersion != KvmIoctls.ApiVersion)
             {
-                throw new KvmUnavailableException($"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
+                throw new KvmUnavailableException(KvmUnavailableReason.ApiVersionMismatch, $"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
             }
         }
         catch
@@ -48,7 +48,7 @@ public sealed class KvmSystem : IDisposable
         device ??= IKvmDevice.Libc;
         if (device == IKvmDevice.Libc && !OperatingSystem.IsLinux())
         {
-            throw new KvmUnavailableException($"KVM needs Linux; this is {RuntimeInformation.OSDescription}");
+            throw new KvmUnavailableException(KvmUnavailableReason.NotLinux, $"KVM needs Linux; this is {RuntimeInformation.OSDescription}");
         }
 
         var fd = device.Open(path, out var errno);
@@ -56,8 +56,8 @@ public sealed class KvmSystem : IDisposable
         {
             throw errno switch
             {
-                Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException($"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
-                Errno.EACCES or Errno.EPERM => new KvmUnavailableException($"{path}: permission denied; run as root or add this user to the group that owns {path} (often 'kvm')"),
+                Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException(KvmUnavailableReason.NoDevice, $"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
+                Errno.EACCES or Errno.EPERM => new KvmUnavailableException(KvmUnavailableReason.PermissionDenied, $"{path}: permission denied; run as root or add this user to the group that owns {path} (often 'kvm')"),
                 _ => new KvmException("open", path, errno),
             };
         }
@@ -275,7 +275,7 @@ public sealed class KvmVcpu : IDisposable
         var size = NestedStateSize;
         return size > 0
             ? size
-            : throw new KvmUnavailableException("this host's KVM has no KVM_CAP_NESTED_STATE (nested virtualization is off, or the CPU has no VMX/SVM): there is no nested state to get or set");
+            : throw new KvmUnavailableException(KvmUnavailableReason.NoNestedState, "this host's KVM has no KVM_CAP_NESTED_STATE (neither kvm_intel nor kvm_amd, which report it even with nested off): there is no nested state to get or set");
     }
 
     public void Dispose()

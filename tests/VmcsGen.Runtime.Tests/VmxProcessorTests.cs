@@ -422,7 +422,7 @@ public sealed class VmxProcessorTests
         var cpu = ValidVmcs();
         Write(cpu, field, value);
         var outcome = cpu.ExecuteVmlaunch(Ring0);
-        Assert.That(outcome.Error, Is.EqualTo(VmxInstructionError.EntryInvalidControlField), outcome.ToString());
+        Assert.That(outcome.Error, Is.EqualTo(VmxInstructionError.EntryInvalidHostStateField), outcome.ToString());
     }
 
     [TestCase(0x6820u, 0x0ul, 0ul, TestName = "guest RFLAGS without bit 1")]

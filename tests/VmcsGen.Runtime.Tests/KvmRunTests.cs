@@ -72,6 +72,16 @@ public sealed class KvmRunTests
     }
 
     [Test]
+    public void AnIoExitReadsAsTheRecordItAlwaysWas()
+    {
+        // The decoded failure members leave other exits' record equality alone, and a default exit prints without them.
+        var exit = RunWith(run => FakeKvmDevice.WriteIoExit(run, 0x10));
+        Assert.That(exit, Is.EqualTo(new KvmRunExit(KvmRunExit.Io, 1, 1, 0x10, 1, 4096)));
+        Assert.That(default(KvmRunExit) with { Reason = KvmRunExit.InternalError }, Has.Property("InternalErrorData").Empty);
+        Assert.That((default(KvmRunExit) with { Reason = KvmRunExit.InternalError }).ToString(), Is.EqualTo("KVM_EXIT_INTERNAL_ERROR: suberror 0 (not a suberror of the uapi)"));
+    }
+
+    [Test]
     public void GuestMemoryOutlivesTheVmWhoseMemslotUsesIt()
     {
         // The memslot keeps userspace_addr until the VM is destroyed; freeing the memory first would leave KVM a

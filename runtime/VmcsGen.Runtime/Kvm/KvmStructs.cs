@@ -202,8 +202,9 @@ public sealed class KvmRegs
 /// <summary>
 /// Why KVM_RUN returned (<c>struct kvm_run</c>, include/uapi/linux/kvm.h: exit_reason at 8, the exit's union at 32): for
 /// KVM_EXIT_IO the <c>io</c> member; for KVM_EXIT_FAIL_ENTRY <c>fail_entry { u64 hardware_entry_failure_reason; u32 cpu; }</c>;
-/// for KVM_EXIT_INTERNAL_ERROR <c>internal { u32 suberror; u32 ndata; u64 data[16]; }</c>. <see cref="InternalErrorData"/>
-/// is a fresh list per read, so two reads of the same exit are equal field by field but not by record equality.
+/// for KVM_EXIT_INTERNAL_ERROR <c>internal { u32 suberror; u32 ndata; u64 data[16]; }</c>. An internal error's
+/// <see cref="InternalErrorData"/> is a fresh list per read, so two reads of such an exit are equal field by field but
+/// not by record equality; every other exit compares as before.
 /// </summary>
 public readonly record struct KvmRunExit(uint Reason, byte IoDirection, byte IoSize, ushort IoPort, uint IoCount, ulong IoDataOffset)
 {
@@ -224,8 +225,14 @@ public readonly record struct KvmRunExit(uint Reason, byte IoDirection, byte IoS
     /// <summary>KVM_EXIT_INTERNAL_ERROR: KVM_INTERNAL_ERROR_EMULATION (1), _SIMUL_EX (2), _DELIVERY_EV (3), _UNEXPECTED_EXIT_REASON (4).</summary>
     public uint Suberror { get; init; }
 
-    /// <summary>KVM_EXIT_INTERNAL_ERROR: the first <c>ndata</c> (at most 16) words of <c>internal.data</c>.</summary>
-    public System.Collections.Generic.IReadOnlyList<ulong> InternalErrorData { get; init; } = [];
+    private readonly System.Collections.Generic.IReadOnlyList<ulong>? _internalErrorData;
+
+    /// <summary>KVM_EXIT_INTERNAL_ERROR: the first <c>ndata</c> (at most 16) words of <c>internal.data</c>; empty for other exits.</summary>
+    public System.Collections.Generic.IReadOnlyList<ulong> InternalErrorData
+    {
+        get => _internalErrorData ?? [];
+        init => _internalErrorData = value;
+    }
 
     /// <summary>Decodes <paramref name="run"/>, the start of the vCPU's <c>struct kvm_run</c>; members beyond its length read as zero.</summary>
     public static KvmRunExit Read(ReadOnlySpan<byte> run)

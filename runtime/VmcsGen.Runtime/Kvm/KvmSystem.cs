@@ -318,7 +318,7 @@ public sealed class KvmVcpu : IDisposable
         var size = NestedStateSize;
         return size > 0
             ? size
-            : throw new KvmUnavailableException(KvmUnavailableReason.NoNestedState, "this host's KVM has no KVM_CAP_NESTED_STATE (neither kvm_intel nor kvm_amd, which report it even with nested off): there is no nested state to get or set");
+            : throw new KvmUnavailableException(KvmUnavailableReason.NoNestedState, "this host's KVM has no KVM_CAP_NESTED_STATE (neither kvm_intel nor kvm_amd, or an older kernel that drops the hooks with nested off): there is no nested state to get or set");
     }
 
     public void Dispose()

@@ -641,6 +641,12 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     {
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
+        // Before December 2017 KVM kept no dirty state: every entry prepared vmcs02 in full.
+        if (Options.PrepareFullVmcs02EveryEntry)
+        {
+            _dirty = TLayout.AllDirtyGroups;
+        }
+
         Check(TLayout.PrepareVmcs02(ref _l0, _vmcs12, _dirty, _features, ref _controls02), "prepare vmcs02");
         if (Options.Pre2019VmcsTraffic)
         {

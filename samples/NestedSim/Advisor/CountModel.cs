@@ -283,6 +283,12 @@ public sealed class CountModel
             dirty |= _groupBit[i];
         }
 
+        // Before December 2017 (74a497fae754) KVM kept no dirty state: vmcs02 is prepared in full on every entry.
+        if (o.PrepareFullVmcs02EveryEntry)
+        {
+            dirty = uint.MaxValue;
+        }
+
         // VMRESUME: the shadow flushed into vmcs12, vmcs02 prepared from it, the entry.
         c.ExitsVmresume++;
         if (shadow)
@@ -362,7 +368,7 @@ public sealed class CountModel
 
         if (_options.RuntimeOffsetLookup)
         {
-            c.RuntimeLookups += fields;
+            c.RuntimeLookups += _options.ShadowCopyWidthSwitch ? 2 * fields : fields;
         }
     }
 

@@ -272,7 +272,7 @@ public static class Program
 
         foreach (var suite in Suite.Names())
         {
-            var candidate = Path.Combine(AppContext.BaseDirectory, "Workloads", suite, workload + ".workload");
+            var candidate = Path.Combine(AppContext.BaseDirectory, "Workloads", suite, Suite.FileNameOf(workload) + ".workload");
             if (File.Exists(candidate))
             {
                 return candidate;

@@ -61,9 +61,9 @@ public static class Strategies
         {
             new("no-shadow", "kvm-2018.vmcs, pre-2019 engine, no shadow VMCS: every L1 VMREAD/VMWRITE exits", kvm2018, Pre2019 with { UseShadowVmcs = false }),
             new(Kvm2017, "kvm-2017.vmcs (Linux 4.15): no dirty tracking (vmcs02 prepared in full every entry), shadow copies with run-time lookup and width switch, vCPU put on every VMCS switch", kvm2017, Pre2018),
-            new("+shadow-copy", "44900ba65e16: shadow copy loops without the width switch on the VMCS side", kvm2017, Pre2018 with { ShadowCopyWidthSwitch = false }),
-            new("+shadow-more-fields", "c5d167b27e00 (ladder-2017-shadow-more.vmcs): SS AR bytes, RVI/SVI, PML index and preemption timer shadowed; CS/ES segment fields, BNDCFGS and TSC offset not", shadowMore, Pre2018 with { ShadowCopyWidthSwitch = false }),
-            new("+dirty-tracking", "74a497fae754 and the patches after it: non-shadowed fields written into vmcs02 only when L1 changed vmcs12 (Linux 4.16)", shadowMore, Pre2019),
+            new("+dirty-tracking", "74a497fae754 and the patches after it: non-shadowed fields written into vmcs02 only when L1 changed vmcs12", kvm2017, Pre2019 with { ShadowCopyWidthSwitch = true }),
+            new("+shadow-more-fields", "c5d167b27e00 (ladder-2017-shadow-more.vmcs): SS AR bytes, RVI/SVI, PML index and preemption timer shadowed; CS/ES segment fields, BNDCFGS and TSC offset not", shadowMore, Pre2019 with { ShadowCopyWidthSwitch = true }),
+            new("+shadow-copy", "44900ba65e16: shadow copy loops without the width switch on the VMCS side (Linux 4.16)", shadowMore, Pre2019),
             new(Baseline, "kvm-2018.vmcs with the pre-2019 engine: run-time offset lookup, controls rewritten every entry, vCPU put on every VMCS switch", kvm2018, Pre2019),
             new("+ro-split", "ladder-ro-split.vmcs: read-mostly fields shadowed read-only (incl. CS/SS AR bytes), so never copied back", roSplit, Pre2019),
             new("+compile-time-offsets", "the same, with shadow copy loops at compile-time offsets", roSplit, Pre2019 with { RuntimeOffsetLookup = false }),

@@ -51,6 +51,12 @@ public static class Suite
             : [];
     }
 
+    /// <summary>
+    /// The file name (without .workload) of a suite test: the test's name, with ':' (in the names vmexit.c prints for
+    /// pci-testdev's tests, e.g. mmio-wildcard-eventfd:pci-mem) written '-', which every file system accepts.
+    /// </summary>
+    public static string FileNameOf(string test) => test.Replace(':', '-');
+
     /// <summary>The suite's workloads, in file-name order.</summary>
     public static IReadOnlyList<Workload> Load(string suite)
     {

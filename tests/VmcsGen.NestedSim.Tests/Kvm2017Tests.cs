@@ -186,11 +186,20 @@ public sealed class Kvm2017Tests
             Throws.ArgumentException.With.Message.StartsWith("--from kvm-1999: no such strategy; there are: no-shadow, kvm-2017,"));
     }
 
-    [TestCase(new[] { "--history" }, "--history compares strategies on a suite's tests; give --suite too")]
-    [TestCase(new[] { "--from", "kvm-2017" }, "--from compares strategies on a suite's tests; give --suite too")]
+    [TestCase(new[] { "--history" }, "Unknown option 'history'")]
     [TestCase(new[] { "--suite", "vmexit", "--history", "--to", "kvm" }, "--history shows kvm-2017, kvm-2018 and kvm; it takes no --from or --to")]
-    public void SuiteComparisonOptionsAreCheckedWhereTheyAreParsed(string[] args, string message) =>
-        Assert.That(() => Options.Parse(args), Throws.ArgumentException.With.Message.EqualTo(message));
+    [TestCase(new[] { "suite", "vmexit", "--from", "kvm-1999" }, "--from kvm-1999: no such strategy; there are: no-shadow, kvm-2017,")]
+    [TestCase(new[] { "suite", "vmexit", "--to", "+dirty" }, "--to +dirty: no such strategy")]
+    public void SuiteComparisonOptionsAreCheckedBeforeAnythingRuns(string[] args, string message) =>
+        Assert.That(() => Options.Parse(args), Throws.ArgumentException.With.Message.Contains(message));
+
+    [Test]
+    public void SuiteComparisonOptionsReachTheRun()
+    {
+        var o = Options.Parse(["--suite", "vmexit", "--from", "kvm-2017", "--to", "+dirty-tracking"]);
+        Assert.That((o.Suite, o.From, o.To, o.History), Is.EqualTo(("vmexit", "kvm-2017", "+dirty-tracking", false)));
+        Assert.That(Options.Parse(["suite", "vmexit", "--history"]).History, Is.True);
+    }
 
     [Test]
     public void TheLadderRunsInTheSeriesOrder()

@@ -109,7 +109,7 @@ public sealed class NestedVmxTests
             return (engine.Counters - before).VmWrites;
         }
 
-        var nonShadowedEntryFields = Kvm2018.Layout.Fields.Count(f => f.Type is FieldType.Control or FieldType.GuestState && f.Class != FieldClass.ShadowRw);
+        var nonShadowedEntryFields = Kvm2018.Layout.Fields.ToArray().Count(f => f.Type is FieldType.Control or FieldType.GuestState && f.Class != FieldClass.ShadowRw);
         Assert.That(WritesPerRoundTrip(full: true) - WritesPerRoundTrip(full: false), Is.EqualTo(nonShadowedEntryFields + 1));
     }
 

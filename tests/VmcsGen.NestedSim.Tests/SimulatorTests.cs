@@ -176,11 +176,22 @@ public sealed class SimulatorTests
     {
         var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "cpuid-loop.workload"));
         var trace = Simulator.Trace(workload, Sim.Names, 2000, 1);
-        var cycles = Sim.Strategies.Skip(1).Select(s => Simulator.Run(s, workload, Sim.Names, trace, new CostModel()).CyclesPerRound).ToList();
-        TestContext.Out.WriteLine(string.Join(" > ", cycles.Select(c => c.ToString("N0"))));
-        for (var i = 1; i < cycles.Count; i++)
+        // Two ladders: KVM's December 2017 series from kvm-2017 (Linux 4.15) to Linux 4.16, and the 2019 series from
+        // kvm-2018 to kvm. Between them kvm-2018.vmcs copies the exit-information fields back on entry (L1 may VMWRITE
+        // them there), so kvm-2018 costs a little more than Linux 4.16: that step is not a technique.
+        string[][] ladders =
+        [
+            ["kvm-2017", "+dirty-tracking", "+shadow-more-fields", "+shadow-copy"],
+            ["kvm-2018", "+ro-split", "+compile-time-offsets", "+rare-sync", "+control-shadows", "kvm"],
+        ];
+        foreach (var ladder in ladders)
         {
-            Assert.That(cycles[i], Is.LessThan(cycles[i - 1]), $"step {Sim.Strategies[i + 1].Name} is cheaper than the step before");
+            var cycles = ladder.Select(n => Simulator.Run(Sim.Named(n), workload, Sim.Names, trace, new CostModel()).CyclesPerRound).ToList();
+            TestContext.Out.WriteLine(string.Join(" > ", cycles.Select(c => c.ToString("N0"))));
+            for (var i = 1; i < cycles.Count; i++)
+            {
+                Assert.That(cycles[i], Is.LessThan(cycles[i - 1]), $"step {ladder[i]} is cheaper than the step before");
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Linq;
 using VmcsGen.Generator.Model;
 
 namespace VmcsGen.Generator.Emit;
@@ -40,26 +41,34 @@ internal static class FieldInfoEmitter
             }
 
             writer.WriteLine();
-            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks.</summary>");
+            var hash = EncodingHash.Build(manifest);
+            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. Uses <c>Vmcs12Access</c>'s perfect hash.</summary>");
             using (writer.Block("public static bool TryGetField(uint encoding, out " + descriptor + " field)"))
             {
-                using (writer.Block("switch (encoding)"))
-                {
-                    var index = 0;
-                    var highIndex = 0;
-                    foreach (var field in manifest.Fields)
-                    {
-                        writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding)}: field = s_all[{index++}]; return true;");
-                        if (field.Is64Bit)
-                        {
-                            writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding | 1)}: field = s_high[{highIndex++}]; return true;");
-                        }
-                    }
-
-                    writer.WriteLine("default: field = default; return false;");
-                }
+                writer.WriteLine("var slot = Vmcs12Access.Slot(encoding);");
+                writer.WriteLine("if ((ushort)Vmcs12Access.EntryAt(slot) != encoding)");
+                writer.WriteLine("{");
+                writer.WriteLine("    field = default;");
+                writer.WriteLine("    return false;");
+                writer.WriteLine("}");
+                writer.WriteLine();
+                writer.WriteLine("int index = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(SlotDescriptors), (nint)slot);");
+                writer.WriteLine("field = index < Count ? s_all[index] : s_high[index - Count];");
+                writer.WriteLine("return true;");
             }
 
+            writer.WriteLine();
+            writer.WriteLine("/// <summary>Per hash slot, its descriptor: i is s_all[i], Count + j is s_high[j] (0 in an empty slot, whose key never matches).</summary>");
+            writer.WriteLine("private static global::System.ReadOnlySpan<ushort> SlotDescriptors =>");
+            writer.WriteLine("[");
+            writer.Indent();
+            for (var start = 0; start < hash.Descriptors.Length; start += 16)
+            {
+                writer.WriteLine(string.Join(", ", hash.Descriptors.Skip(start).Take(16).Select(d => d.ToString(CultureInfo.InvariantCulture))) + ",");
+            }
+
+            writer.Unindent();
+            writer.WriteLine("];");
             writer.WriteLine();
             writer.WriteLine("/// <summary>The descriptor of a field of this layout.</summary>");
             using (writer.Block("public static " + descriptor + " Get(VmcsField field)"))

@@ -150,9 +150,10 @@ public class CopyLoopBenchmarks
 
 /// <summary>
 /// A backend with no VMCS semantics at all: one 64-bit slot per full encoding, no checks, no counters. Copy loops on it
-/// show the cost of the loop itself, which SoftwareVmx's exact VMREAD otherwise hides.
+/// show the cost of the loop itself, which SoftwareVmx's exact VMREAD otherwise hides. Its state is the array it points
+/// to, so it is an <see cref="IVmcsHandle"/>: the generated loops keep it in registers and check the array's bounds once.
 /// </summary>
-public readonly struct RawVmcs(ulong[] slots) : IVmcs
+public readonly struct RawVmcs(ulong[] slots) : IVmcsHandle
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public VmxResult VmRead(uint encoding, out ulong value)

@@ -56,7 +56,8 @@ internal static class FeatureGate
     /// exception). Through the <c>ref</c> parameter the JIT must assume every vmcs12 store may overwrite the backend, so it
     /// reloads the backend's fields (an array, a processor reference) after each one; a local it keeps in registers.
     /// Each VMREAD/VMWRITE still runs on that backend, in order, with its own result: a struct backend with state of its
-    /// own sees the same calls and ends in the same state (the copy-back). With no field to move there is no copy.
+    /// own sees the same calls and ends in the same state (the copy-back); a <c>IVmcsHandle</c> needs no copy-back, and the
+    /// JIT drops the test and the empty finally for it. With no field to move there is no copy.
     /// </summary>
     public static void EmitOnBackendLocal(SourceWriter writer, string parameter, bool any, Action body)
     {
@@ -74,7 +75,11 @@ internal static class FeatureGate
 
         using (writer.Block("finally"))
         {
-            writer.WriteLine($"{parameter} = {BackendLocal};");
+            // A handle's copies act on the same VMCS: nothing to write back (and no GC write barrier for its reference).
+            using (writer.Block($"if ({BackendLocal} is not global::VmcsGen.IVmcsHandle)"))
+            {
+                writer.WriteLine($"{parameter} = {BackendLocal};");
+            }
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Linq;
 using VmcsGen.Generator.Model;
 
 namespace VmcsGen.Generator.Emit;
@@ -41,34 +40,19 @@ internal static class FieldInfoEmitter
             }
 
             writer.WriteLine();
-            var hash = EncodingHash.Build(manifest);
-            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. Uses <c>Vmcs12Access</c>'s perfect hash.</summary>");
+            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. One load in <c>Vmcs12Access</c>'s table by encoding.</summary>");
             using (writer.Block("public static bool TryGetField(uint encoding, out " + descriptor + " field)"))
             {
-                writer.WriteLine("var slot = Vmcs12Access.Slot(encoding);");
-                writer.WriteLine("if ((ushort)Vmcs12Access.EntryAt(slot) != encoding)");
+                writer.WriteLine("var index = (int)(Vmcs12Access.Entry(encoding) & 0xFFFF) - 1;");
+                writer.WriteLine("if (index < 0)");
                 writer.WriteLine("{");
                 writer.WriteLine("    field = default;");
                 writer.WriteLine("    return false;");
                 writer.WriteLine("}");
                 writer.WriteLine();
-                writer.WriteLine("int index = global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(SlotDescriptors), (nint)slot);");
                 writer.WriteLine("field = index < Count ? s_all[index] : s_high[index - Count];");
                 writer.WriteLine("return true;");
             }
-
-            writer.WriteLine();
-            writer.WriteLine("/// <summary>Per hash slot, its descriptor: i is s_all[i], Count + j is s_high[j] (0 in an empty slot, whose key never matches).</summary>");
-            writer.WriteLine("private static global::System.ReadOnlySpan<ushort> SlotDescriptors =>");
-            writer.WriteLine("[");
-            writer.Indent();
-            for (var start = 0; start < hash.Descriptors.Length; start += 16)
-            {
-                writer.WriteLine(string.Join(", ", hash.Descriptors.Skip(start).Take(16).Select(d => d.ToString(CultureInfo.InvariantCulture))) + ",");
-            }
-
-            writer.Unindent();
-            writer.WriteLine("];");
             writer.WriteLine();
             writer.WriteLine("/// <summary>The descriptor of a field of this layout.</summary>");
             using (writer.Block("public static " + descriptor + " Get(VmcsField field)"))

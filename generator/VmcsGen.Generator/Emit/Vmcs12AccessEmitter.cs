@@ -7,8 +7,9 @@ namespace VmcsGen.Generator.Emit;
 
 /// <summary>
 /// Emits <c>Vmcs12Access</c>: VMREAD/VMWRITE semantics on the in-memory vmcs12 by encoding, and the offset lookup
-/// twice: through a perfect hash found at compile time (<see cref="EncodingHash"/>; what Read, Write and
-/// <c>TryGetOffset</c> use), and as KVM's compact ROL16-indexed table (the baseline it is measured against).
+/// twice: through a table indexed by encoding, derived at compile time (<see cref="EncodingTable"/>; what Read, Write,
+/// <c>TryGetOffset</c> and the field descriptors use), and as KVM's compact ROL16-indexed table (the baseline it is
+/// measured against, and the pre-2019 engine's run-time lookup).
 /// </summary>
 internal static class Vmcs12AccessEmitter
 {
@@ -27,25 +28,7 @@ internal static class Vmcs12AccessEmitter
             writer.WriteLine();
             EmitTryGetOffset(writer);
             writer.WriteLine();
-            EmitHash(writer, EncodingHash.Build(manifest));
-            writer.WriteLine();
-            // TEMPORARY candidate for the benchmark run; removed once measured.
-            using (writer.Block("public static bool TryGetOffsetSwitch(uint encoding, out int offset)"))
-            {
-                using (writer.Block("switch (encoding)"))
-                {
-                    foreach (var field in manifest.Fields)
-                    {
-                        writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding)}: offset = {field.Offset}; return true;");
-                        if (field.Is64Bit)
-                        {
-                            writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding | 1)}: offset = {field.Offset + 4}; return true;");
-                        }
-                    }
-
-                    writer.WriteLine("default: offset = 0; return false;");
-                }
-            }
+            EmitTable(writer, manifest);
             writer.WriteLine();
             EmitCompact(writer, manifest);
         }
@@ -57,7 +40,7 @@ internal static class Vmcs12AccessEmitter
         using (writer.Block("public static " + GeneratedHeader.VmxResult + " Read(ref Vmcs12 vmcs12, uint encoding, out ulong value)"))
         {
             writer.WriteLine("var entry = Entry(encoding);");
-            writer.WriteLine("if ((ushort)entry != encoding)");
+            writer.WriteLine("if (entry == 0)");
             writer.WriteLine("{");
             writer.WriteLine("    value = 0;");
             writer.WriteLine($"    return {Unsupported};");
@@ -80,7 +63,7 @@ internal static class Vmcs12AccessEmitter
         using (writer.Block("public static " + GeneratedHeader.VmxResult + " Write(ref Vmcs12 vmcs12, uint encoding, ulong value)"))
         {
             writer.WriteLine("var entry = Entry(encoding);");
-            writer.WriteLine("if ((ushort)entry != encoding)");
+            writer.WriteLine("if (entry == 0)");
             writer.WriteLine("{");
             writer.WriteLine($"    return {Unsupported};");
             writer.WriteLine("}");
@@ -100,50 +83,55 @@ internal static class Vmcs12AccessEmitter
 
     private static void EmitTryGetOffset(SourceWriter writer)
     {
-        writer.WriteLine("/// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one multiply, one shift, one load.</summary>");
+        writer.WriteLine("/// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one compare and one load in a table indexed by encoding.</summary>");
         writer.WriteLine(GeneratedHeader.MethodImpl);
         using (writer.Block("public static bool TryGetOffset(uint encoding, out int offset)"))
         {
             writer.WriteLine("var entry = Entry(encoding);");
-            writer.WriteLine("var found = (ushort)entry == encoding;");
-            writer.WriteLine("offset = found ? (int)((entry >> 16) & 0x1FFF) : 0;");
-            writer.WriteLine("return found;");
+            writer.WriteLine("offset = (int)((entry >> 16) & 0x1FFF);");
+            writer.WriteLine("return entry != 0;");
         }
     }
 
-    private static void EmitHash(SourceWriter writer, EncodingHash hash)
+    private static void EmitTable(SourceWriter writer, VmcsManifest manifest)
     {
         var inv = CultureInfo.InvariantCulture;
         writer.WriteLine("/// <summary>");
-        writer.WriteLine($"/// The slot of an encoding in <see cref=\"Entries\"/>: a perfect hash found at compile time, distinct for each of this");
-        writer.WriteLine("/// layout's valid encodings (full and _HIGH). Any other encoding lands on a slot whose key differs from it.");
+        writer.WriteLine("/// The entry of an encoding, 0 if the layout has no such encoding: descriptor + 1 (bits 15:0), vmcs12 offset (28:16),");
+        writer.WriteLine("/// access size (30:29: 2, 4 or 8 bytes). One compare and one load.");
         writer.WriteLine("/// </summary>");
         writer.WriteLine(GeneratedHeader.MethodImpl);
-        writer.WriteLine($"internal static uint Slot(uint encoding) => unchecked(encoding * 0x{hash.Multiplier.ToString("X8", inv)}u) >> {32 - hash.Bits};");
-        writer.WriteLine();
-        writer.WriteLine("/// <summary>The entry for an encoding: key (bits 15:0, equal to the encoding if and only if the layout has it), offset (28:16), size code (30:29: 2, 4 or 8 bytes).</summary>");
-        writer.WriteLine(GeneratedHeader.MethodImpl);
-        writer.WriteLine("internal static uint Entry(uint encoding) => EntryAt(Slot(encoding));");
-        writer.WriteLine();
-        writer.WriteLine("/// <summary>The entry in a slot; <paramref name=\"slot\"/> comes from <see cref=\"Slot\"/>, so it is below the table's length and no bounds check is needed.</summary>");
-        writer.WriteLine(GeneratedHeader.MethodImpl);
-        writer.WriteLine("internal static uint EntryAt(uint slot) =>");
-        writer.WriteLine("    global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.InteropServices.MemoryMarshal.GetReference(Entries), (nint)slot);");
-        writer.WriteLine();
-        writer.WriteLine($"/// <summary>{hash.Entries.Length} entries indexed by <see cref=\"Slot\"/>.</summary>");
-        writer.WriteLine("private static global::System.ReadOnlySpan<uint> Entries =>");
-        writer.WriteLine("[");
-        writer.Indent();
-        const int perLine = 8;
-        for (var start = 0; start < hash.Entries.Length; start += perLine)
+        using (writer.Block("internal static uint Entry(uint encoding)"))
         {
-            var items = new List<string>();
-            for (var i = start; i < start + perLine && i < hash.Entries.Length; i++)
+            writer.WriteLine("var table = s_byEncoding;");
+            writer.WriteLine("return encoding < (uint)table.Length ? table[encoding] : 0u;");
+        }
+
+        writer.WriteLine();
+        writer.WriteLine($"/// <summary>{EncodingTable.Length} entries indexed by encoding, built once from <see cref=\"EntriesByEncoding\"/>.</summary>");
+        writer.WriteLine("private static readonly uint[] s_byEncoding = BuildTable();");
+        writer.WriteLine();
+        using (writer.Block("private static uint[] BuildTable()"))
+        {
+            writer.WriteLine($"var table = new uint[{EncodingTable.Length}];");
+            writer.WriteLine("var pairs = EntriesByEncoding;");
+            using (writer.Block("for (var i = 0; i < pairs.Length; i += 2)"))
             {
-                items.Add("0x" + hash.Entries[i].ToString("X8", inv));
+                writer.WriteLine("table[pairs[i]] = pairs[i + 1];");
             }
 
-            writer.WriteLine(string.Join(", ", items) + ",");
+            writer.WriteLine();
+            writer.WriteLine("return table;");
+        }
+
+        writer.WriteLine();
+        writer.WriteLine("/// <summary>(encoding, entry) pairs for every valid encoding, computed by the generator from the manifest.</summary>");
+        writer.WriteLine("private static global::System.ReadOnlySpan<uint> EntriesByEncoding =>");
+        writer.WriteLine("[");
+        writer.Indent();
+        foreach (var (encoding, entry) in EncodingTable.Entries(manifest))
+        {
+            writer.WriteLine($"{GeneratedHeader.Hex(encoding)}, 0x{entry.ToString("X8", inv)},");
         }
 
         writer.Unindent();

@@ -19,3 +19,13 @@ public interface IVmcs
     /// <summary>VMCLEAR: writes back and clears the VMCS at <paramref name="address"/>; it stops being current.</summary>
     VmxResult VmClear(ulong address);
 }
+
+/// <summary>
+/// Opt-in for an <see cref="IVmcs"/> struct whose copies are interchangeable: it holds no state of its own, only
+/// references to it (as <see cref="Software.SoftwareVmcs"/> holds its <see cref="Software.SoftwareVmx"/>), so a VMREAD or
+/// VMWRITE through any copy acts on the same VMCS. Generated copy loops run on a copy kept in registers and write it back
+/// to the caller's <c>ref</c> only for backends without this marker (a struct with fields it mutates).
+/// </summary>
+public interface IVmcsHandle : IVmcs
+{
+}

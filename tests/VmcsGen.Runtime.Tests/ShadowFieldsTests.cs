@@ -122,6 +122,60 @@ public sealed class ShadowFieldsTests
         Assert.That(ShadowFields.CopyVmcs12ToShadow(ref shadow, ref vmcs12, Features.All & ~Features.Pml), Is.EqualTo(VmxResult.Succeed), "without PML the field is skipped");
     }
 
+    [Test]
+    public void CopyLoopsLeaveAStatefulStructBackendAsCallsThroughTheRefWould()
+    {
+        // The copy loops run on a local copy of the backend (so the JIT keeps it in registers) and write it back unless
+        // it is an IVmcsHandle: a struct that counts in its own fields must end exactly as if every call went through the ref.
+        var backend = new CountingStruct { FailAt = uint.MaxValue };
+        var vmcs12 = Vmcs12.Create();
+        Assert.That(ShadowFields.CopyShadowToVmcs12(ref backend, ref vmcs12, Features.All), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(ShadowFields.CopyVmcs12ToShadow(ref backend, ref vmcs12, Features.All), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(ExitSync.SyncVmcs02ToVmcs12(ref backend, ref vmcs12, Features.All), Is.EqualTo(VmxResult.Succeed));
+        Assert.That(backend.Calls, Is.EqualTo((2 * ShadowFields.ReadWriteCount) + ShadowFields.ReadOnlyCount + ExitSync.EveryExitCount));
+
+        // A backend that throws mid-loop keeps the calls made before the throw, as it would through the ref.
+        var throwing = new CountingStruct { FailAt = 0x4002 };
+        Assert.Throws<InvalidOperationException>(() => ShadowFields.CopyShadowToVmcs12(ref throwing, ref vmcs12, Features.All));
+        var ungatedBefore = ShadowFields.ReadWriteEncodings.ToArray().Count(e => e < 0x4002 && VmcsFieldInfo.TryGetField(e, out var f) && f.FeatureMask == 0);
+        Assert.That((throwing.Calls, throwing.Last), Is.EqualTo((ungatedBefore + 1, 0x4002u)));
+    }
+
+    /// <summary>A backend with state of its own (not an IVmcsHandle): counts its VMREADs and VMWRITEs in its fields.</summary>
+    private struct CountingStruct : IVmcs
+    {
+        public int Calls;
+        public uint Last;
+        public uint FailAt;
+
+        public VmxResult VmRead(uint encoding, out ulong value)
+        {
+            Count(encoding);
+            value = encoding;
+            return VmxResult.Succeed;
+        }
+
+        public VmxResult VmWrite(uint encoding, ulong value)
+        {
+            Count(encoding);
+            return VmxResult.Succeed;
+        }
+
+        public readonly VmxResult VmPtrLd(ulong address) => VmxResult.Succeed;
+
+        public readonly VmxResult VmClear(ulong address) => VmxResult.Succeed;
+
+        private void Count(uint encoding)
+        {
+            Calls++;
+            Last = encoding;
+            if (encoding == FailAt)
+            {
+                throw new InvalidOperationException($"planted failure at 0x{encoding:X4}");
+            }
+        }
+    }
+
     private static uint[] Shadowed(ReadOnlySpan<uint> encodings, Features features) =>
         encodings.ToArray().Where(e => VmcsFieldInfo.TryGetField(e, out var f) && (f.FeatureMask == 0 || ((ulong)features & f.FeatureMask) != 0)).ToArray();
 

@@ -40,26 +40,19 @@ internal static class FieldInfoEmitter
             }
 
             writer.WriteLine();
-            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks.</summary>");
+            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. One load in <c>Vmcs12Access</c>'s table by encoding.</summary>");
             using (writer.Block("public static bool TryGetField(uint encoding, out " + descriptor + " field)"))
             {
-                using (writer.Block("switch (encoding)"))
-                {
-                    var index = 0;
-                    var highIndex = 0;
-                    foreach (var field in manifest.Fields)
-                    {
-                        writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding)}: field = s_all[{index++}]; return true;");
-                        if (field.Is64Bit)
-                        {
-                            writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding | 1)}: field = s_high[{highIndex++}]; return true;");
-                        }
-                    }
-
-                    writer.WriteLine("default: field = default; return false;");
-                }
+                writer.WriteLine("var index = (int)(Vmcs12Access.Entry(encoding) & 0xFFFF) - 1;");
+                writer.WriteLine("if (index < 0)");
+                writer.WriteLine("{");
+                writer.WriteLine("    field = default;");
+                writer.WriteLine("    return false;");
+                writer.WriteLine("}");
+                writer.WriteLine();
+                writer.WriteLine("field = index < Count ? s_all[index] : s_high[index - Count];");
+                writer.WriteLine("return true;");
             }
-
             writer.WriteLine();
             writer.WriteLine("/// <summary>The descriptor of a field of this layout.</summary>");
             using (writer.Block("public static " + descriptor + " Get(VmcsField field)"))

@@ -165,14 +165,17 @@ internal static class ShadowFieldsEmitter
         writer.WriteLine($"public static {VmxResult} CopyVmcs12ToShadow<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)");
         using (writer.Block(Constraint))
         {
-            writer.WriteLine($"var result = {VmxResult}.Succeed;");
-            foreach (var fields in new[] { rw, ro })
+            FeatureGate.EmitOnBackendLocal(writer, "shadow", rw.Count + ro.Count > 0, () =>
             {
-                FeatureGate.EmitRuns(writer, fields, field =>
-                    writer.WriteLine($"result = result.Then(shadow.VmWrite({GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));"));
-            }
+                writer.WriteLine($"var result = {VmxResult}.Succeed;");
+                foreach (var fields in new[] { rw, ro })
+                {
+                    FeatureGate.EmitRuns(writer, fields, field =>
+                        writer.WriteLine($"result = result.Then({FeatureGate.BackendLocal}.VmWrite({GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));"));
+                }
 
-            writer.WriteLine("return result;");
+                writer.WriteLine("return result;");
+            });
         }
     }
 

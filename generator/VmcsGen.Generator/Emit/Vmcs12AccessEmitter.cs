@@ -7,7 +7,9 @@ namespace VmcsGen.Generator.Emit;
 
 /// <summary>
 /// Emits <c>Vmcs12Access</c>: VMREAD/VMWRITE semantics on the in-memory vmcs12 by encoding, and the offset lookup
-/// twice: as a compile-time switch, and as KVM's compact ROL16-indexed table.
+/// twice: through a table indexed by encoding, derived at compile time (<see cref="EncodingTable"/>; what Read, Write,
+/// <c>TryGetOffset</c> and the field descriptors use), and as KVM's compact ROL16-indexed table (the baseline it is
+/// measured against, and the pre-2019 engine's run-time lookup).
 /// </summary>
 internal static class Vmcs12AccessEmitter
 {
@@ -20,83 +22,120 @@ internal static class Vmcs12AccessEmitter
         writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
         using (writer.Block("public static class Vmcs12Access"))
         {
-            EmitRead(writer, manifest);
+            EmitRead(writer);
             writer.WriteLine();
-            EmitWrite(writer, manifest);
+            EmitWrite(writer);
             writer.WriteLine();
-            EmitTryGetOffset(writer, manifest);
+            EmitTryGetOffset(writer);
+            writer.WriteLine();
+            EmitTable(writer, manifest);
             writer.WriteLine();
             EmitCompact(writer, manifest);
         }
     }
 
-    private static void EmitRead(SourceWriter writer, VmcsManifest manifest)
+    private static void EmitRead(SourceWriter writer)
     {
         writer.WriteLine("/// <summary>VMREAD semantics: zero-extends to 64 bits; a _HIGH form reads bits 63:32; VMfailValid(12) for an encoding this layout lacks.</summary>");
         using (writer.Block("public static " + GeneratedHeader.VmxResult + " Read(ref Vmcs12 vmcs12, uint encoding, out ulong value)"))
         {
-            using (writer.Block("switch (encoding)"))
-            {
-                foreach (var field in manifest.Fields)
-                {
-                    writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding)}: value = vmcs12.{field.CSharpName}; return {Succeed};");
-                    if (field.Is64Bit)
-                    {
-                        writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding | 1)}: value = vmcs12.{field.CSharpName} >> 32; return {Succeed};");
-                    }
-                }
-
-                writer.WriteLine($"default: value = 0; return {Unsupported};");
-            }
+            writer.WriteLine("var entry = Entry(encoding);");
+            writer.WriteLine("if (entry == 0)");
+            writer.WriteLine("{");
+            writer.WriteLine("    value = 0;");
+            writer.WriteLine($"    return {Unsupported};");
+            writer.WriteLine("}");
+            writer.WriteLine();
+            writer.WriteLine("ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));");
+            writer.WriteLine("value = (entry >> 29) switch");
+            writer.WriteLine("{");
+            writer.WriteLine("    0 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ushort>(ref at),");
+            writer.WriteLine("    1 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<uint>(ref at),");
+            writer.WriteLine("    _ => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(ref at),");
+            writer.WriteLine("};");
+            writer.WriteLine($"return {Succeed};");
         }
     }
 
-    private static void EmitWrite(SourceWriter writer, VmcsManifest manifest)
+    private static void EmitWrite(SourceWriter writer)
     {
         writer.WriteLine("/// <summary>VMWRITE semantics on memory: truncates to the field's width; a _HIGH form writes bits 63:32 from the value's low 32 bits; VMfailValid(12) for an encoding this layout lacks. Read-only and feature checks are the caller's.</summary>");
         using (writer.Block("public static " + GeneratedHeader.VmxResult + " Write(ref Vmcs12 vmcs12, uint encoding, ulong value)"))
         {
-            using (writer.Block("switch (encoding)"))
+            writer.WriteLine("var entry = Entry(encoding);");
+            writer.WriteLine("if (entry == 0)");
+            writer.WriteLine("{");
+            writer.WriteLine($"    return {Unsupported};");
+            writer.WriteLine("}");
+            writer.WriteLine();
+            writer.WriteLine("ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));");
+            using (writer.Block("switch (entry >> 29)"))
             {
-                foreach (var field in manifest.Fields)
-                {
-                    var store = field.Width switch
-                    {
-                        FieldWidth.Bits16 => "(ushort)value",
-                        FieldWidth.Bits32 => "(uint)value",
-                        _ => "value",
-                    };
-                    writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding)}: vmcs12.{field.CSharpName} = {store}; return {Succeed};");
-                    if (field.Is64Bit)
-                    {
-                        writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding | 1)}: vmcs12.{field.CSharpName} = (vmcs12.{field.CSharpName} & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return {Succeed};");
-                    }
-                }
-
-                writer.WriteLine($"default: return {Unsupported};");
+                writer.WriteLine("case 0: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (ushort)value); break;");
+                writer.WriteLine("case 1: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (uint)value); break;");
+                writer.WriteLine("default: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, value); break;");
             }
+
+            writer.WriteLine();
+            writer.WriteLine($"return {Succeed};");
         }
     }
 
-    private static void EmitTryGetOffset(SourceWriter writer, VmcsManifest manifest)
+    private static void EmitTryGetOffset(SourceWriter writer)
     {
-        writer.WriteLine("/// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4), as a compile-time switch.</summary>");
+        writer.WriteLine("/// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one compare and one load in a table indexed by encoding.</summary>");
+        writer.WriteLine(GeneratedHeader.MethodImpl);
         using (writer.Block("public static bool TryGetOffset(uint encoding, out int offset)"))
         {
-            using (writer.Block("switch (encoding)"))
-            {
-                foreach (var field in manifest.Fields)
-                {
-                    writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding)}: offset = {field.Offset}; return true;");
-                    if (field.Is64Bit)
-                    {
-                        writer.WriteLine($"case {GeneratedHeader.Hex(field.Encoding | 1)}: offset = {field.Offset + 4}; return true;");
-                    }
-                }
-
-                writer.WriteLine("default: offset = 0; return false;");
-            }
+            writer.WriteLine("var entry = Entry(encoding);");
+            writer.WriteLine("offset = (int)((entry >> 16) & 0x1FFF);");
+            writer.WriteLine("return entry != 0;");
         }
+    }
+
+    private static void EmitTable(SourceWriter writer, VmcsManifest manifest)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        writer.WriteLine("/// <summary>");
+        writer.WriteLine("/// The entry of an encoding, 0 if the layout has no such encoding: descriptor + 1 (bits 15:0), vmcs12 offset (28:16),");
+        writer.WriteLine("/// access size (30:29: 2, 4 or 8 bytes). One compare and one load.");
+        writer.WriteLine("/// </summary>");
+        writer.WriteLine(GeneratedHeader.MethodImpl);
+        using (writer.Block("internal static uint Entry(uint encoding)"))
+        {
+            writer.WriteLine("var table = s_byEncoding;");
+            writer.WriteLine("return encoding < (uint)table.Length ? table[encoding] : 0u;");
+        }
+
+        writer.WriteLine();
+        writer.WriteLine($"/// <summary>{EncodingTable.Length} entries indexed by encoding, built once from <see cref=\"EntriesByEncoding\"/>.</summary>");
+        writer.WriteLine("private static readonly uint[] s_byEncoding = BuildTable();");
+        writer.WriteLine();
+        using (writer.Block("private static uint[] BuildTable()"))
+        {
+            writer.WriteLine($"var table = new uint[{EncodingTable.Length}];");
+            writer.WriteLine("var pairs = EntriesByEncoding;");
+            using (writer.Block("for (var i = 0; i < pairs.Length; i += 2)"))
+            {
+                writer.WriteLine("table[pairs[i]] = pairs[i + 1];");
+            }
+
+            writer.WriteLine();
+            writer.WriteLine("return table;");
+        }
+
+        writer.WriteLine();
+        writer.WriteLine("/// <summary>(encoding, entry) pairs for every valid encoding, computed by the generator from the manifest.</summary>");
+        writer.WriteLine("private static global::System.ReadOnlySpan<uint> EntriesByEncoding =>");
+        writer.WriteLine("[");
+        writer.Indent();
+        foreach (var (encoding, entry) in EncodingTable.Entries(manifest))
+        {
+            writer.WriteLine($"{GeneratedHeader.Hex(encoding)}, 0x{entry.ToString("X8", inv)},");
+        }
+
+        writer.Unindent();
+        writer.WriteLine("];");
     }
 
     private static void EmitCompact(SourceWriter writer, VmcsManifest manifest)

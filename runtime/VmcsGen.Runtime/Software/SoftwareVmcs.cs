@@ -6,7 +6,7 @@ namespace VmcsGen.Software;
 /// The struct backend over a <see cref="SoftwareVmx"/>: VMX instructions act on its current VMCS, exactly as on hardware.
 /// Being a struct, it lets generic engine and copy-loop code specialise per backend.
 /// </summary>
-public readonly struct SoftwareVmcs : INestedVmcs
+public readonly struct SoftwareVmcs : INestedVmcs, IVmcsHandle
 {
     private readonly SoftwareVmx _processor;
 

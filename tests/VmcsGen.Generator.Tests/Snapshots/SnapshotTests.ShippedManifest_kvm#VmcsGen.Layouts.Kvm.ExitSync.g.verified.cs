@@ -42,160 +42,182 @@ public struct ExitSync
     public static global::VmcsGen.VmxResult SyncVmcs02ToVmcs12<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        ulong value;
-        result = result.Then(vmcs02.VmRead(0x2400, out value));
-        vmcs12.GuestPhysicalAddress = value;
-        result = result.Then(vmcs02.VmRead(0x2806, out value));
-        vmcs12.GuestIa32Efer = value;
-        result = result.Then(vmcs02.VmRead(0x280A, out value));
-        vmcs12.GuestPdptr0 = value;
-        result = result.Then(vmcs02.VmRead(0x280C, out value));
-        vmcs12.GuestPdptr1 = value;
-        result = result.Then(vmcs02.VmRead(0x280E, out value));
-        vmcs12.GuestPdptr2 = value;
-        result = result.Then(vmcs02.VmRead(0x2810, out value));
-        vmcs12.GuestPdptr3 = value;
-        result = result.Then(vmcs02.VmRead(0x4402, out value));
-        vmcs12.VmExitReason = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4404, out value));
-        vmcs12.VmExitIntrInfo = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4406, out value));
-        vmcs12.VmExitIntrErrorCode = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4408, out value));
-        vmcs12.IdtVectoringInfoField = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x440A, out value));
-        vmcs12.IdtVectoringErrorCode = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x440C, out value));
-        vmcs12.VmExitInstructionLen = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x440E, out value));
-        vmcs12.VmxInstructionInfo = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4816, out value));
-        vmcs12.GuestCsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4818, out value));
-        vmcs12.GuestSsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4824, out value));
-        vmcs12.GuestInterruptibilityInfo = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4826, out value));
-        vmcs12.GuestActivityState = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x6400, out value));
-        vmcs12.ExitQualification = value;
-        result = result.Then(vmcs02.VmRead(0x640A, out value));
-        vmcs12.GuestLinearAddress = value;
-        result = result.Then(vmcs02.VmRead(0x6800, out value));
-        vmcs12.GuestCr0 = value;
-        result = result.Then(vmcs02.VmRead(0x6802, out value));
-        vmcs12.GuestCr3 = value;
-        result = result.Then(vmcs02.VmRead(0x6804, out value));
-        vmcs12.GuestCr4 = value;
-        result = result.Then(vmcs02.VmRead(0x681A, out value));
-        vmcs12.GuestDr7 = value;
-        result = result.Then(vmcs02.VmRead(0x681C, out value));
-        vmcs12.GuestRsp = value;
-        result = result.Then(vmcs02.VmRead(0x681E, out value));
-        vmcs12.GuestRip = value;
-        result = result.Then(vmcs02.VmRead(0x6820, out value));
-        vmcs12.GuestRflags = value;
-        result = result.Then(vmcs02.VmRead(0x6828, out value));
-        vmcs12.GuestSCet = value;
-        result = result.Then(vmcs02.VmRead(0x682A, out value));
-        vmcs12.GuestSsp = value;
-        result = result.Then(vmcs02.VmRead(0x682C, out value));
-        vmcs12.GuestIntrSspTable = value;
-        if ((available & Features.Apicv) != 0)
+        var backend = vmcs02;
+        try
         {
-            result = result.Then(vmcs02.VmRead(0x0810, out value));
-            vmcs12.GuestIntrStatus = (ushort)value;
+            var result = global::VmcsGen.VmxResult.Succeed;
+            ulong value;
+            result = result.Then(backend.VmRead(0x2400, out value));
+            vmcs12.GuestPhysicalAddress = value;
+            result = result.Then(backend.VmRead(0x2806, out value));
+            vmcs12.GuestIa32Efer = value;
+            result = result.Then(backend.VmRead(0x280A, out value));
+            vmcs12.GuestPdptr0 = value;
+            result = result.Then(backend.VmRead(0x280C, out value));
+            vmcs12.GuestPdptr1 = value;
+            result = result.Then(backend.VmRead(0x280E, out value));
+            vmcs12.GuestPdptr2 = value;
+            result = result.Then(backend.VmRead(0x2810, out value));
+            vmcs12.GuestPdptr3 = value;
+            result = result.Then(backend.VmRead(0x4402, out value));
+            vmcs12.VmExitReason = (uint)value;
+            result = result.Then(backend.VmRead(0x4404, out value));
+            vmcs12.VmExitIntrInfo = (uint)value;
+            result = result.Then(backend.VmRead(0x4406, out value));
+            vmcs12.VmExitIntrErrorCode = (uint)value;
+            result = result.Then(backend.VmRead(0x4408, out value));
+            vmcs12.IdtVectoringInfoField = (uint)value;
+            result = result.Then(backend.VmRead(0x440A, out value));
+            vmcs12.IdtVectoringErrorCode = (uint)value;
+            result = result.Then(backend.VmRead(0x440C, out value));
+            vmcs12.VmExitInstructionLen = (uint)value;
+            result = result.Then(backend.VmRead(0x440E, out value));
+            vmcs12.VmxInstructionInfo = (uint)value;
+            result = result.Then(backend.VmRead(0x4816, out value));
+            vmcs12.GuestCsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x4818, out value));
+            vmcs12.GuestSsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x4824, out value));
+            vmcs12.GuestInterruptibilityInfo = (uint)value;
+            result = result.Then(backend.VmRead(0x4826, out value));
+            vmcs12.GuestActivityState = (uint)value;
+            result = result.Then(backend.VmRead(0x6400, out value));
+            vmcs12.ExitQualification = value;
+            result = result.Then(backend.VmRead(0x640A, out value));
+            vmcs12.GuestLinearAddress = value;
+            result = result.Then(backend.VmRead(0x6800, out value));
+            vmcs12.GuestCr0 = value;
+            result = result.Then(backend.VmRead(0x6802, out value));
+            vmcs12.GuestCr3 = value;
+            result = result.Then(backend.VmRead(0x6804, out value));
+            vmcs12.GuestCr4 = value;
+            result = result.Then(backend.VmRead(0x681A, out value));
+            vmcs12.GuestDr7 = value;
+            result = result.Then(backend.VmRead(0x681C, out value));
+            vmcs12.GuestRsp = value;
+            result = result.Then(backend.VmRead(0x681E, out value));
+            vmcs12.GuestRip = value;
+            result = result.Then(backend.VmRead(0x6820, out value));
+            vmcs12.GuestRflags = value;
+            result = result.Then(backend.VmRead(0x6828, out value));
+            vmcs12.GuestSCet = value;
+            result = result.Then(backend.VmRead(0x682A, out value));
+            vmcs12.GuestSsp = value;
+            result = result.Then(backend.VmRead(0x682C, out value));
+            vmcs12.GuestIntrSspTable = value;
+            if ((available & Features.Apicv) != 0)
+            {
+                result = result.Then(backend.VmRead(0x0810, out value));
+                vmcs12.GuestIntrStatus = (ushort)value;
+            }
+            if ((available & Features.Pml) != 0)
+            {
+                result = result.Then(backend.VmRead(0x0812, out value));
+                vmcs12.GuestPmlIndex = (ushort)value;
+            }
+            if ((available & Features.PreemptionTimer) != 0)
+            {
+                result = result.Then(backend.VmRead(0x482E, out value));
+                vmcs12.VmxPreemptionTimerValue = (uint)value;
+            }
+            return result;
         }
-        if ((available & Features.Pml) != 0)
+        finally
         {
-            result = result.Then(vmcs02.VmRead(0x0812, out value));
-            vmcs12.GuestPmlIndex = (ushort)value;
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                vmcs02 = backend;
+            }
         }
-        if ((available & Features.PreemptionTimer) != 0)
-        {
-            result = result.Then(vmcs02.VmRead(0x482E, out value));
-            vmcs12.VmxPreemptionTimerValue = (uint)value;
-        }
-        return result;
     }
 
     /// <summary>Copies the rare set from vmcs02 (current on <paramref name="vmcs02"/>) into vmcs12: one VMREAD per field.</summary>
     public static global::VmcsGen.VmxResult SyncVmcs02ToVmcs12Rare<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        ulong value;
-        result = result.Then(vmcs02.VmRead(0x0800, out value));
-        vmcs12.GuestEsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x0802, out value));
-        vmcs12.GuestCsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x0804, out value));
-        vmcs12.GuestSsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x0806, out value));
-        vmcs12.GuestDsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x0808, out value));
-        vmcs12.GuestFsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x080A, out value));
-        vmcs12.GuestGsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x080C, out value));
-        vmcs12.GuestLdtrSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x080E, out value));
-        vmcs12.GuestTrSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x4800, out value));
-        vmcs12.GuestEsLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4802, out value));
-        vmcs12.GuestCsLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4804, out value));
-        vmcs12.GuestSsLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4806, out value));
-        vmcs12.GuestDsLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4808, out value));
-        vmcs12.GuestFsLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x480A, out value));
-        vmcs12.GuestGsLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x480C, out value));
-        vmcs12.GuestLdtrLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x480E, out value));
-        vmcs12.GuestTrLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4810, out value));
-        vmcs12.GuestGdtrLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4812, out value));
-        vmcs12.GuestIdtrLimit = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4814, out value));
-        vmcs12.GuestEsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x481A, out value));
-        vmcs12.GuestDsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x481C, out value));
-        vmcs12.GuestFsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x481E, out value));
-        vmcs12.GuestGsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4820, out value));
-        vmcs12.GuestLdtrArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4822, out value));
-        vmcs12.GuestTrArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x6806, out value));
-        vmcs12.GuestEsBase = value;
-        result = result.Then(vmcs02.VmRead(0x6808, out value));
-        vmcs12.GuestCsBase = value;
-        result = result.Then(vmcs02.VmRead(0x680A, out value));
-        vmcs12.GuestSsBase = value;
-        result = result.Then(vmcs02.VmRead(0x680C, out value));
-        vmcs12.GuestDsBase = value;
-        result = result.Then(vmcs02.VmRead(0x680E, out value));
-        vmcs12.GuestFsBase = value;
-        result = result.Then(vmcs02.VmRead(0x6810, out value));
-        vmcs12.GuestGsBase = value;
-        result = result.Then(vmcs02.VmRead(0x6812, out value));
-        vmcs12.GuestLdtrBase = value;
-        result = result.Then(vmcs02.VmRead(0x6814, out value));
-        vmcs12.GuestTrBase = value;
-        result = result.Then(vmcs02.VmRead(0x6816, out value));
-        vmcs12.GuestGdtrBase = value;
-        result = result.Then(vmcs02.VmRead(0x6818, out value));
-        vmcs12.GuestIdtrBase = value;
-        result = result.Then(vmcs02.VmRead(0x6822, out value));
-        vmcs12.GuestPendingDbgExceptions = value;
-        return result;
+        var backend = vmcs02;
+        try
+        {
+            var result = global::VmcsGen.VmxResult.Succeed;
+            ulong value;
+            result = result.Then(backend.VmRead(0x0800, out value));
+            vmcs12.GuestEsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x0802, out value));
+            vmcs12.GuestCsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x0804, out value));
+            vmcs12.GuestSsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x0806, out value));
+            vmcs12.GuestDsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x0808, out value));
+            vmcs12.GuestFsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x080A, out value));
+            vmcs12.GuestGsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x080C, out value));
+            vmcs12.GuestLdtrSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x080E, out value));
+            vmcs12.GuestTrSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x4800, out value));
+            vmcs12.GuestEsLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4802, out value));
+            vmcs12.GuestCsLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4804, out value));
+            vmcs12.GuestSsLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4806, out value));
+            vmcs12.GuestDsLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4808, out value));
+            vmcs12.GuestFsLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x480A, out value));
+            vmcs12.GuestGsLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x480C, out value));
+            vmcs12.GuestLdtrLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x480E, out value));
+            vmcs12.GuestTrLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4810, out value));
+            vmcs12.GuestGdtrLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4812, out value));
+            vmcs12.GuestIdtrLimit = (uint)value;
+            result = result.Then(backend.VmRead(0x4814, out value));
+            vmcs12.GuestEsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x481A, out value));
+            vmcs12.GuestDsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x481C, out value));
+            vmcs12.GuestFsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x481E, out value));
+            vmcs12.GuestGsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x4820, out value));
+            vmcs12.GuestLdtrArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x4822, out value));
+            vmcs12.GuestTrArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x6806, out value));
+            vmcs12.GuestEsBase = value;
+            result = result.Then(backend.VmRead(0x6808, out value));
+            vmcs12.GuestCsBase = value;
+            result = result.Then(backend.VmRead(0x680A, out value));
+            vmcs12.GuestSsBase = value;
+            result = result.Then(backend.VmRead(0x680C, out value));
+            vmcs12.GuestDsBase = value;
+            result = result.Then(backend.VmRead(0x680E, out value));
+            vmcs12.GuestFsBase = value;
+            result = result.Then(backend.VmRead(0x6810, out value));
+            vmcs12.GuestGsBase = value;
+            result = result.Then(backend.VmRead(0x6812, out value));
+            vmcs12.GuestLdtrBase = value;
+            result = result.Then(backend.VmRead(0x6814, out value));
+            vmcs12.GuestTrBase = value;
+            result = result.Then(backend.VmRead(0x6816, out value));
+            vmcs12.GuestGdtrBase = value;
+            result = result.Then(backend.VmRead(0x6818, out value));
+            vmcs12.GuestIdtrBase = value;
+            result = result.Then(backend.VmRead(0x6822, out value));
+            vmcs12.GuestPendingDbgExceptions = value;
+            return result;
+        }
+        finally
+        {
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                vmcs02 = backend;
+            }
+        }
     }
 }

@@ -337,86 +337,97 @@ public static class ShadowFields
     public static global::VmcsGen.VmxResult CopyShadowToVmcs12<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        ulong value;
-        result = result.Then(shadow.VmRead(0x0C08, out value));
-        vmcs12.HostFsSelector = (ushort)value;
-        result = result.Then(shadow.VmRead(0x0C0A, out value));
-        vmcs12.HostGsSelector = (ushort)value;
-        result = result.Then(shadow.VmRead(0x2400, out value));
-        vmcs12.GuestPhysicalAddress = value;
-        result = result.Then(shadow.VmRead(0x4002, out value));
-        vmcs12.CpuBasedVmExecControl = (uint)value;
-        result = result.Then(shadow.VmRead(0x4004, out value));
-        vmcs12.ExceptionBitmap = (uint)value;
-        result = result.Then(shadow.VmRead(0x4016, out value));
-        vmcs12.VmEntryIntrInfoField = (uint)value;
-        result = result.Then(shadow.VmRead(0x4018, out value));
-        vmcs12.VmEntryExceptionErrorCode = (uint)value;
-        result = result.Then(shadow.VmRead(0x401A, out value));
-        vmcs12.VmEntryInstructionLen = (uint)value;
-        result = result.Then(shadow.VmRead(0x401C, out value));
-        vmcs12.TprThreshold = (uint)value;
-        result = result.Then(shadow.VmRead(0x4402, out value));
-        vmcs12.VmExitReason = (uint)value;
-        result = result.Then(shadow.VmRead(0x4404, out value));
-        vmcs12.VmExitIntrInfo = (uint)value;
-        result = result.Then(shadow.VmRead(0x4406, out value));
-        vmcs12.VmExitIntrErrorCode = (uint)value;
-        result = result.Then(shadow.VmRead(0x4408, out value));
-        vmcs12.IdtVectoringInfoField = (uint)value;
-        result = result.Then(shadow.VmRead(0x440A, out value));
-        vmcs12.IdtVectoringErrorCode = (uint)value;
-        result = result.Then(shadow.VmRead(0x440C, out value));
-        vmcs12.VmExitInstructionLen = (uint)value;
-        result = result.Then(shadow.VmRead(0x4816, out value));
-        vmcs12.GuestCsArBytes = (uint)value;
-        result = result.Then(shadow.VmRead(0x4818, out value));
-        vmcs12.GuestSsArBytes = (uint)value;
-        result = result.Then(shadow.VmRead(0x4824, out value));
-        vmcs12.GuestInterruptibilityInfo = (uint)value;
-        result = result.Then(shadow.VmRead(0x6000, out value));
-        vmcs12.Cr0GuestHostMask = value;
-        result = result.Then(shadow.VmRead(0x6004, out value));
-        vmcs12.Cr0ReadShadow = value;
-        result = result.Then(shadow.VmRead(0x6006, out value));
-        vmcs12.Cr4ReadShadow = value;
-        result = result.Then(shadow.VmRead(0x6400, out value));
-        vmcs12.ExitQualification = value;
-        result = result.Then(shadow.VmRead(0x640A, out value));
-        vmcs12.GuestLinearAddress = value;
-        result = result.Then(shadow.VmRead(0x6800, out value));
-        vmcs12.GuestCr0 = value;
-        result = result.Then(shadow.VmRead(0x6802, out value));
-        vmcs12.GuestCr3 = value;
-        result = result.Then(shadow.VmRead(0x6804, out value));
-        vmcs12.GuestCr4 = value;
-        result = result.Then(shadow.VmRead(0x681C, out value));
-        vmcs12.GuestRsp = value;
-        result = result.Then(shadow.VmRead(0x681E, out value));
-        vmcs12.GuestRip = value;
-        result = result.Then(shadow.VmRead(0x6820, out value));
-        vmcs12.GuestRflags = value;
-        result = result.Then(shadow.VmRead(0x6C06, out value));
-        vmcs12.HostFsBase = value;
-        result = result.Then(shadow.VmRead(0x6C08, out value));
-        vmcs12.HostGsBase = value;
-        if ((available & Features.Apicv) != 0)
+        var backend = shadow;
+        try
         {
-            result = result.Then(shadow.VmRead(0x0810, out value));
-            vmcs12.GuestIntrStatus = (ushort)value;
+            var result = global::VmcsGen.VmxResult.Succeed;
+            ulong value;
+            result = result.Then(backend.VmRead(0x0C08, out value));
+            vmcs12.HostFsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x0C0A, out value));
+            vmcs12.HostGsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x2400, out value));
+            vmcs12.GuestPhysicalAddress = value;
+            result = result.Then(backend.VmRead(0x4002, out value));
+            vmcs12.CpuBasedVmExecControl = (uint)value;
+            result = result.Then(backend.VmRead(0x4004, out value));
+            vmcs12.ExceptionBitmap = (uint)value;
+            result = result.Then(backend.VmRead(0x4016, out value));
+            vmcs12.VmEntryIntrInfoField = (uint)value;
+            result = result.Then(backend.VmRead(0x4018, out value));
+            vmcs12.VmEntryExceptionErrorCode = (uint)value;
+            result = result.Then(backend.VmRead(0x401A, out value));
+            vmcs12.VmEntryInstructionLen = (uint)value;
+            result = result.Then(backend.VmRead(0x401C, out value));
+            vmcs12.TprThreshold = (uint)value;
+            result = result.Then(backend.VmRead(0x4402, out value));
+            vmcs12.VmExitReason = (uint)value;
+            result = result.Then(backend.VmRead(0x4404, out value));
+            vmcs12.VmExitIntrInfo = (uint)value;
+            result = result.Then(backend.VmRead(0x4406, out value));
+            vmcs12.VmExitIntrErrorCode = (uint)value;
+            result = result.Then(backend.VmRead(0x4408, out value));
+            vmcs12.IdtVectoringInfoField = (uint)value;
+            result = result.Then(backend.VmRead(0x440A, out value));
+            vmcs12.IdtVectoringErrorCode = (uint)value;
+            result = result.Then(backend.VmRead(0x440C, out value));
+            vmcs12.VmExitInstructionLen = (uint)value;
+            result = result.Then(backend.VmRead(0x4816, out value));
+            vmcs12.GuestCsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x4818, out value));
+            vmcs12.GuestSsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x4824, out value));
+            vmcs12.GuestInterruptibilityInfo = (uint)value;
+            result = result.Then(backend.VmRead(0x6000, out value));
+            vmcs12.Cr0GuestHostMask = value;
+            result = result.Then(backend.VmRead(0x6004, out value));
+            vmcs12.Cr0ReadShadow = value;
+            result = result.Then(backend.VmRead(0x6006, out value));
+            vmcs12.Cr4ReadShadow = value;
+            result = result.Then(backend.VmRead(0x6400, out value));
+            vmcs12.ExitQualification = value;
+            result = result.Then(backend.VmRead(0x640A, out value));
+            vmcs12.GuestLinearAddress = value;
+            result = result.Then(backend.VmRead(0x6800, out value));
+            vmcs12.GuestCr0 = value;
+            result = result.Then(backend.VmRead(0x6802, out value));
+            vmcs12.GuestCr3 = value;
+            result = result.Then(backend.VmRead(0x6804, out value));
+            vmcs12.GuestCr4 = value;
+            result = result.Then(backend.VmRead(0x681C, out value));
+            vmcs12.GuestRsp = value;
+            result = result.Then(backend.VmRead(0x681E, out value));
+            vmcs12.GuestRip = value;
+            result = result.Then(backend.VmRead(0x6820, out value));
+            vmcs12.GuestRflags = value;
+            result = result.Then(backend.VmRead(0x6C06, out value));
+            vmcs12.HostFsBase = value;
+            result = result.Then(backend.VmRead(0x6C08, out value));
+            vmcs12.HostGsBase = value;
+            if ((available & Features.Apicv) != 0)
+            {
+                result = result.Then(backend.VmRead(0x0810, out value));
+                vmcs12.GuestIntrStatus = (ushort)value;
+            }
+            if ((available & Features.Pml) != 0)
+            {
+                result = result.Then(backend.VmRead(0x0812, out value));
+                vmcs12.GuestPmlIndex = (ushort)value;
+            }
+            if ((available & Features.PreemptionTimer) != 0)
+            {
+                result = result.Then(backend.VmRead(0x482E, out value));
+                vmcs12.VmxPreemptionTimerValue = (uint)value;
+            }
+            return result;
         }
-        if ((available & Features.Pml) != 0)
+        finally
         {
-            result = result.Then(shadow.VmRead(0x0812, out value));
-            vmcs12.GuestPmlIndex = (ushort)value;
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                shadow = backend;
+            }
         }
-        if ((available & Features.PreemptionTimer) != 0)
-        {
-            result = result.Then(shadow.VmRead(0x482E, out value));
-            vmcs12.VmxPreemptionTimerValue = (uint)value;
-        }
-        return result;
     }
 
     /// <summary>
@@ -426,50 +437,61 @@ public static class ShadowFields
     public static global::VmcsGen.VmxResult CopyVmcs12ToShadow<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        result = result.Then(shadow.VmWrite(0x0C08, vmcs12.HostFsSelector));
-        result = result.Then(shadow.VmWrite(0x0C0A, vmcs12.HostGsSelector));
-        result = result.Then(shadow.VmWrite(0x2400, vmcs12.GuestPhysicalAddress));
-        result = result.Then(shadow.VmWrite(0x4002, vmcs12.CpuBasedVmExecControl));
-        result = result.Then(shadow.VmWrite(0x4004, vmcs12.ExceptionBitmap));
-        result = result.Then(shadow.VmWrite(0x4016, vmcs12.VmEntryIntrInfoField));
-        result = result.Then(shadow.VmWrite(0x4018, vmcs12.VmEntryExceptionErrorCode));
-        result = result.Then(shadow.VmWrite(0x401A, vmcs12.VmEntryInstructionLen));
-        result = result.Then(shadow.VmWrite(0x401C, vmcs12.TprThreshold));
-        result = result.Then(shadow.VmWrite(0x4402, vmcs12.VmExitReason));
-        result = result.Then(shadow.VmWrite(0x4404, vmcs12.VmExitIntrInfo));
-        result = result.Then(shadow.VmWrite(0x4406, vmcs12.VmExitIntrErrorCode));
-        result = result.Then(shadow.VmWrite(0x4408, vmcs12.IdtVectoringInfoField));
-        result = result.Then(shadow.VmWrite(0x440A, vmcs12.IdtVectoringErrorCode));
-        result = result.Then(shadow.VmWrite(0x440C, vmcs12.VmExitInstructionLen));
-        result = result.Then(shadow.VmWrite(0x4816, vmcs12.GuestCsArBytes));
-        result = result.Then(shadow.VmWrite(0x4818, vmcs12.GuestSsArBytes));
-        result = result.Then(shadow.VmWrite(0x4824, vmcs12.GuestInterruptibilityInfo));
-        result = result.Then(shadow.VmWrite(0x6000, vmcs12.Cr0GuestHostMask));
-        result = result.Then(shadow.VmWrite(0x6004, vmcs12.Cr0ReadShadow));
-        result = result.Then(shadow.VmWrite(0x6006, vmcs12.Cr4ReadShadow));
-        result = result.Then(shadow.VmWrite(0x6400, vmcs12.ExitQualification));
-        result = result.Then(shadow.VmWrite(0x640A, vmcs12.GuestLinearAddress));
-        result = result.Then(shadow.VmWrite(0x6800, vmcs12.GuestCr0));
-        result = result.Then(shadow.VmWrite(0x6802, vmcs12.GuestCr3));
-        result = result.Then(shadow.VmWrite(0x6804, vmcs12.GuestCr4));
-        result = result.Then(shadow.VmWrite(0x681C, vmcs12.GuestRsp));
-        result = result.Then(shadow.VmWrite(0x681E, vmcs12.GuestRip));
-        result = result.Then(shadow.VmWrite(0x6820, vmcs12.GuestRflags));
-        result = result.Then(shadow.VmWrite(0x6C06, vmcs12.HostFsBase));
-        result = result.Then(shadow.VmWrite(0x6C08, vmcs12.HostGsBase));
-        if ((available & Features.Apicv) != 0)
+        var backend = shadow;
+        try
         {
-            result = result.Then(shadow.VmWrite(0x0810, vmcs12.GuestIntrStatus));
+            var result = global::VmcsGen.VmxResult.Succeed;
+            result = result.Then(backend.VmWrite(0x0C08, vmcs12.HostFsSelector));
+            result = result.Then(backend.VmWrite(0x0C0A, vmcs12.HostGsSelector));
+            result = result.Then(backend.VmWrite(0x2400, vmcs12.GuestPhysicalAddress));
+            result = result.Then(backend.VmWrite(0x4002, vmcs12.CpuBasedVmExecControl));
+            result = result.Then(backend.VmWrite(0x4004, vmcs12.ExceptionBitmap));
+            result = result.Then(backend.VmWrite(0x4016, vmcs12.VmEntryIntrInfoField));
+            result = result.Then(backend.VmWrite(0x4018, vmcs12.VmEntryExceptionErrorCode));
+            result = result.Then(backend.VmWrite(0x401A, vmcs12.VmEntryInstructionLen));
+            result = result.Then(backend.VmWrite(0x401C, vmcs12.TprThreshold));
+            result = result.Then(backend.VmWrite(0x4402, vmcs12.VmExitReason));
+            result = result.Then(backend.VmWrite(0x4404, vmcs12.VmExitIntrInfo));
+            result = result.Then(backend.VmWrite(0x4406, vmcs12.VmExitIntrErrorCode));
+            result = result.Then(backend.VmWrite(0x4408, vmcs12.IdtVectoringInfoField));
+            result = result.Then(backend.VmWrite(0x440A, vmcs12.IdtVectoringErrorCode));
+            result = result.Then(backend.VmWrite(0x440C, vmcs12.VmExitInstructionLen));
+            result = result.Then(backend.VmWrite(0x4816, vmcs12.GuestCsArBytes));
+            result = result.Then(backend.VmWrite(0x4818, vmcs12.GuestSsArBytes));
+            result = result.Then(backend.VmWrite(0x4824, vmcs12.GuestInterruptibilityInfo));
+            result = result.Then(backend.VmWrite(0x6000, vmcs12.Cr0GuestHostMask));
+            result = result.Then(backend.VmWrite(0x6004, vmcs12.Cr0ReadShadow));
+            result = result.Then(backend.VmWrite(0x6006, vmcs12.Cr4ReadShadow));
+            result = result.Then(backend.VmWrite(0x6400, vmcs12.ExitQualification));
+            result = result.Then(backend.VmWrite(0x640A, vmcs12.GuestLinearAddress));
+            result = result.Then(backend.VmWrite(0x6800, vmcs12.GuestCr0));
+            result = result.Then(backend.VmWrite(0x6802, vmcs12.GuestCr3));
+            result = result.Then(backend.VmWrite(0x6804, vmcs12.GuestCr4));
+            result = result.Then(backend.VmWrite(0x681C, vmcs12.GuestRsp));
+            result = result.Then(backend.VmWrite(0x681E, vmcs12.GuestRip));
+            result = result.Then(backend.VmWrite(0x6820, vmcs12.GuestRflags));
+            result = result.Then(backend.VmWrite(0x6C06, vmcs12.HostFsBase));
+            result = result.Then(backend.VmWrite(0x6C08, vmcs12.HostGsBase));
+            if ((available & Features.Apicv) != 0)
+            {
+                result = result.Then(backend.VmWrite(0x0810, vmcs12.GuestIntrStatus));
+            }
+            if ((available & Features.Pml) != 0)
+            {
+                result = result.Then(backend.VmWrite(0x0812, vmcs12.GuestPmlIndex));
+            }
+            if ((available & Features.PreemptionTimer) != 0)
+            {
+                result = result.Then(backend.VmWrite(0x482E, vmcs12.VmxPreemptionTimerValue));
+            }
+            return result;
         }
-        if ((available & Features.Pml) != 0)
+        finally
         {
-            result = result.Then(shadow.VmWrite(0x0812, vmcs12.GuestPmlIndex));
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                shadow = backend;
+            }
         }
-        if ((available & Features.PreemptionTimer) != 0)
-        {
-            result = result.Then(shadow.VmWrite(0x482E, vmcs12.VmxPreemptionTimerValue));
-        }
-        return result;
     }
 }

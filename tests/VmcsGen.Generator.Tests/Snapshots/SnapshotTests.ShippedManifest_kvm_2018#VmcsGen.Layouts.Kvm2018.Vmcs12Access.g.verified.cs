@@ -12,581 +12,266 @@ public static class Vmcs12Access
     /// <summary>VMREAD semantics: zero-extends to 64 bits; a _HIGH form reads bits 63:32; VMfailValid(12) for an encoding this layout lacks.</summary>
     public static global::VmcsGen.VmxResult Read(ref Vmcs12 vmcs12, uint encoding, out ulong value)
     {
-        switch (encoding)
+        var entry = Entry(encoding);
+        if (entry == 0)
         {
-            case 0x0000: value = vmcs12.VirtualProcessorId; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0002: value = vmcs12.PostedIntrNv; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0800: value = vmcs12.GuestEsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0802: value = vmcs12.GuestCsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0804: value = vmcs12.GuestSsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0806: value = vmcs12.GuestDsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0808: value = vmcs12.GuestFsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x080A: value = vmcs12.GuestGsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x080C: value = vmcs12.GuestLdtrSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x080E: value = vmcs12.GuestTrSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0810: value = vmcs12.GuestIntrStatus; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0812: value = vmcs12.GuestPmlIndex; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C00: value = vmcs12.HostEsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C02: value = vmcs12.HostCsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C04: value = vmcs12.HostSsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C06: value = vmcs12.HostDsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C08: value = vmcs12.HostFsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C0A: value = vmcs12.HostGsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C0C: value = vmcs12.HostTrSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2000: value = vmcs12.IoBitmapA; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2001: value = vmcs12.IoBitmapA >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2002: value = vmcs12.IoBitmapB; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2003: value = vmcs12.IoBitmapB >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2004: value = vmcs12.MsrBitmap; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2005: value = vmcs12.MsrBitmap >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2006: value = vmcs12.VmExitMsrStoreAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2007: value = vmcs12.VmExitMsrStoreAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2008: value = vmcs12.VmExitMsrLoadAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2009: value = vmcs12.VmExitMsrLoadAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x200A: value = vmcs12.VmEntryMsrLoadAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x200B: value = vmcs12.VmEntryMsrLoadAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x200E: value = vmcs12.PmlAddress; return global::VmcsGen.VmxResult.Succeed;
-            case 0x200F: value = vmcs12.PmlAddress >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2010: value = vmcs12.TscOffset; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2011: value = vmcs12.TscOffset >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2012: value = vmcs12.VirtualApicPageAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2013: value = vmcs12.VirtualApicPageAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2014: value = vmcs12.ApicAccessAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2015: value = vmcs12.ApicAccessAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2016: value = vmcs12.PostedIntrDescAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2017: value = vmcs12.PostedIntrDescAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2018: value = vmcs12.VmFunctionControl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2019: value = vmcs12.VmFunctionControl >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201A: value = vmcs12.EptPointer; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201B: value = vmcs12.EptPointer >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201C: value = vmcs12.EoiExitBitmap0; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201D: value = vmcs12.EoiExitBitmap0 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201E: value = vmcs12.EoiExitBitmap1; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201F: value = vmcs12.EoiExitBitmap1 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2020: value = vmcs12.EoiExitBitmap2; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2021: value = vmcs12.EoiExitBitmap2 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2022: value = vmcs12.EoiExitBitmap3; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2023: value = vmcs12.EoiExitBitmap3 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2024: value = vmcs12.EptpListAddress; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2025: value = vmcs12.EptpListAddress >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2026: value = vmcs12.VmreadBitmap; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2027: value = vmcs12.VmreadBitmap >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2028: value = vmcs12.VmwriteBitmap; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2029: value = vmcs12.VmwriteBitmap >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x202C: value = vmcs12.XssExitBitmap; return global::VmcsGen.VmxResult.Succeed;
-            case 0x202D: value = vmcs12.XssExitBitmap >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x202E: value = vmcs12.EnclsExitingBitmap; return global::VmcsGen.VmxResult.Succeed;
-            case 0x202F: value = vmcs12.EnclsExitingBitmap >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2032: value = vmcs12.TscMultiplier; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2033: value = vmcs12.TscMultiplier >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2400: value = vmcs12.GuestPhysicalAddress; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2401: value = vmcs12.GuestPhysicalAddress >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2800: value = vmcs12.VmcsLinkPointer; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2801: value = vmcs12.VmcsLinkPointer >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2802: value = vmcs12.GuestIa32Debugctl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2803: value = vmcs12.GuestIa32Debugctl >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2804: value = vmcs12.GuestIa32Pat; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2805: value = vmcs12.GuestIa32Pat >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2806: value = vmcs12.GuestIa32Efer; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2807: value = vmcs12.GuestIa32Efer >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2808: value = vmcs12.GuestIa32PerfGlobalCtrl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2809: value = vmcs12.GuestIa32PerfGlobalCtrl >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280A: value = vmcs12.GuestPdptr0; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280B: value = vmcs12.GuestPdptr0 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280C: value = vmcs12.GuestPdptr1; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280D: value = vmcs12.GuestPdptr1 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280E: value = vmcs12.GuestPdptr2; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280F: value = vmcs12.GuestPdptr2 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2810: value = vmcs12.GuestPdptr3; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2811: value = vmcs12.GuestPdptr3 >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2812: value = vmcs12.GuestBndcfgs; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2813: value = vmcs12.GuestBndcfgs >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C00: value = vmcs12.HostIa32Pat; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C01: value = vmcs12.HostIa32Pat >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C02: value = vmcs12.HostIa32Efer; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C03: value = vmcs12.HostIa32Efer >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C04: value = vmcs12.HostIa32PerfGlobalCtrl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C05: value = vmcs12.HostIa32PerfGlobalCtrl >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4000: value = vmcs12.PinBasedVmExecControl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4002: value = vmcs12.CpuBasedVmExecControl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4004: value = vmcs12.ExceptionBitmap; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4006: value = vmcs12.PageFaultErrorCodeMask; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4008: value = vmcs12.PageFaultErrorCodeMatch; return global::VmcsGen.VmxResult.Succeed;
-            case 0x400A: value = vmcs12.Cr3TargetCount; return global::VmcsGen.VmxResult.Succeed;
-            case 0x400C: value = vmcs12.VmExitControls; return global::VmcsGen.VmxResult.Succeed;
-            case 0x400E: value = vmcs12.VmExitMsrStoreCount; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4010: value = vmcs12.VmExitMsrLoadCount; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4012: value = vmcs12.VmEntryControls; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4014: value = vmcs12.VmEntryMsrLoadCount; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4016: value = vmcs12.VmEntryIntrInfoField; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4018: value = vmcs12.VmEntryExceptionErrorCode; return global::VmcsGen.VmxResult.Succeed;
-            case 0x401A: value = vmcs12.VmEntryInstructionLen; return global::VmcsGen.VmxResult.Succeed;
-            case 0x401C: value = vmcs12.TprThreshold; return global::VmcsGen.VmxResult.Succeed;
-            case 0x401E: value = vmcs12.SecondaryVmExecControl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4400: value = vmcs12.VmInstructionError; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4402: value = vmcs12.VmExitReason; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4404: value = vmcs12.VmExitIntrInfo; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4406: value = vmcs12.VmExitIntrErrorCode; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4408: value = vmcs12.IdtVectoringInfoField; return global::VmcsGen.VmxResult.Succeed;
-            case 0x440A: value = vmcs12.IdtVectoringErrorCode; return global::VmcsGen.VmxResult.Succeed;
-            case 0x440C: value = vmcs12.VmExitInstructionLen; return global::VmcsGen.VmxResult.Succeed;
-            case 0x440E: value = vmcs12.VmxInstructionInfo; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4800: value = vmcs12.GuestEsLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4802: value = vmcs12.GuestCsLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4804: value = vmcs12.GuestSsLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4806: value = vmcs12.GuestDsLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4808: value = vmcs12.GuestFsLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x480A: value = vmcs12.GuestGsLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x480C: value = vmcs12.GuestLdtrLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x480E: value = vmcs12.GuestTrLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4810: value = vmcs12.GuestGdtrLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4812: value = vmcs12.GuestIdtrLimit; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4814: value = vmcs12.GuestEsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4816: value = vmcs12.GuestCsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4818: value = vmcs12.GuestSsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x481A: value = vmcs12.GuestDsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x481C: value = vmcs12.GuestFsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x481E: value = vmcs12.GuestGsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4820: value = vmcs12.GuestLdtrArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4822: value = vmcs12.GuestTrArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4824: value = vmcs12.GuestInterruptibilityInfo; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4826: value = vmcs12.GuestActivityState; return global::VmcsGen.VmxResult.Succeed;
-            case 0x482A: value = vmcs12.GuestSysenterCs; return global::VmcsGen.VmxResult.Succeed;
-            case 0x482E: value = vmcs12.VmxPreemptionTimerValue; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4C00: value = vmcs12.HostIa32SysenterCs; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6000: value = vmcs12.Cr0GuestHostMask; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6002: value = vmcs12.Cr4GuestHostMask; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6004: value = vmcs12.Cr0ReadShadow; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6006: value = vmcs12.Cr4ReadShadow; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6400: value = vmcs12.ExitQualification; return global::VmcsGen.VmxResult.Succeed;
-            case 0x640A: value = vmcs12.GuestLinearAddress; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6800: value = vmcs12.GuestCr0; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6802: value = vmcs12.GuestCr3; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6804: value = vmcs12.GuestCr4; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6806: value = vmcs12.GuestEsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6808: value = vmcs12.GuestCsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x680A: value = vmcs12.GuestSsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x680C: value = vmcs12.GuestDsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x680E: value = vmcs12.GuestFsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6810: value = vmcs12.GuestGsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6812: value = vmcs12.GuestLdtrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6814: value = vmcs12.GuestTrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6816: value = vmcs12.GuestGdtrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6818: value = vmcs12.GuestIdtrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681A: value = vmcs12.GuestDr7; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681C: value = vmcs12.GuestRsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681E: value = vmcs12.GuestRip; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6820: value = vmcs12.GuestRflags; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6822: value = vmcs12.GuestPendingDbgExceptions; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6824: value = vmcs12.GuestSysenterEsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6826: value = vmcs12.GuestSysenterEip; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6828: value = vmcs12.GuestSCet; return global::VmcsGen.VmxResult.Succeed;
-            case 0x682A: value = vmcs12.GuestSsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x682C: value = vmcs12.GuestIntrSspTable; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C00: value = vmcs12.HostCr0; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C02: value = vmcs12.HostCr3; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C04: value = vmcs12.HostCr4; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C06: value = vmcs12.HostFsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C08: value = vmcs12.HostGsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C0A: value = vmcs12.HostTrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C0C: value = vmcs12.HostGdtrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C0E: value = vmcs12.HostIdtrBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C10: value = vmcs12.HostIa32SysenterEsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C12: value = vmcs12.HostIa32SysenterEip; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C14: value = vmcs12.HostRsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C16: value = vmcs12.HostRip; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C18: value = vmcs12.HostSCet; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C1A: value = vmcs12.HostSsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C1C: value = vmcs12.HostIntrSspTable; return global::VmcsGen.VmxResult.Succeed;
-            default: value = 0; return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
+            value = 0;
+            return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
         }
+
+        ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));
+        value = (entry >> 29) switch
+        {
+            0 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ushort>(ref at),
+            1 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<uint>(ref at),
+            _ => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(ref at),
+        };
+        return global::VmcsGen.VmxResult.Succeed;
     }
 
     /// <summary>VMWRITE semantics on memory: truncates to the field's width; a _HIGH form writes bits 63:32 from the value's low 32 bits; VMfailValid(12) for an encoding this layout lacks. Read-only and feature checks are the caller's.</summary>
     public static global::VmcsGen.VmxResult Write(ref Vmcs12 vmcs12, uint encoding, ulong value)
     {
-        switch (encoding)
+        var entry = Entry(encoding);
+        if (entry == 0)
         {
-            case 0x0000: vmcs12.VirtualProcessorId = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0002: vmcs12.PostedIntrNv = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0800: vmcs12.GuestEsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0802: vmcs12.GuestCsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0804: vmcs12.GuestSsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0806: vmcs12.GuestDsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0808: vmcs12.GuestFsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x080A: vmcs12.GuestGsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x080C: vmcs12.GuestLdtrSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x080E: vmcs12.GuestTrSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0810: vmcs12.GuestIntrStatus = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0812: vmcs12.GuestPmlIndex = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C00: vmcs12.HostEsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C02: vmcs12.HostCsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C04: vmcs12.HostSsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C06: vmcs12.HostDsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C08: vmcs12.HostFsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C0A: vmcs12.HostGsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0C0C: vmcs12.HostTrSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2000: vmcs12.IoBitmapA = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2001: vmcs12.IoBitmapA = (vmcs12.IoBitmapA & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2002: vmcs12.IoBitmapB = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2003: vmcs12.IoBitmapB = (vmcs12.IoBitmapB & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2004: vmcs12.MsrBitmap = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2005: vmcs12.MsrBitmap = (vmcs12.MsrBitmap & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2006: vmcs12.VmExitMsrStoreAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2007: vmcs12.VmExitMsrStoreAddr = (vmcs12.VmExitMsrStoreAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2008: vmcs12.VmExitMsrLoadAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2009: vmcs12.VmExitMsrLoadAddr = (vmcs12.VmExitMsrLoadAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x200A: vmcs12.VmEntryMsrLoadAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x200B: vmcs12.VmEntryMsrLoadAddr = (vmcs12.VmEntryMsrLoadAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x200E: vmcs12.PmlAddress = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x200F: vmcs12.PmlAddress = (vmcs12.PmlAddress & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2010: vmcs12.TscOffset = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2011: vmcs12.TscOffset = (vmcs12.TscOffset & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2012: vmcs12.VirtualApicPageAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2013: vmcs12.VirtualApicPageAddr = (vmcs12.VirtualApicPageAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2014: vmcs12.ApicAccessAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2015: vmcs12.ApicAccessAddr = (vmcs12.ApicAccessAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2016: vmcs12.PostedIntrDescAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2017: vmcs12.PostedIntrDescAddr = (vmcs12.PostedIntrDescAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2018: vmcs12.VmFunctionControl = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2019: vmcs12.VmFunctionControl = (vmcs12.VmFunctionControl & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x201A: vmcs12.EptPointer = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201B: vmcs12.EptPointer = (vmcs12.EptPointer & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x201C: vmcs12.EoiExitBitmap0 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201D: vmcs12.EoiExitBitmap0 = (vmcs12.EoiExitBitmap0 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x201E: vmcs12.EoiExitBitmap1 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x201F: vmcs12.EoiExitBitmap1 = (vmcs12.EoiExitBitmap1 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2020: vmcs12.EoiExitBitmap2 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2021: vmcs12.EoiExitBitmap2 = (vmcs12.EoiExitBitmap2 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2022: vmcs12.EoiExitBitmap3 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2023: vmcs12.EoiExitBitmap3 = (vmcs12.EoiExitBitmap3 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2024: vmcs12.EptpListAddress = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2025: vmcs12.EptpListAddress = (vmcs12.EptpListAddress & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2026: vmcs12.VmreadBitmap = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2027: vmcs12.VmreadBitmap = (vmcs12.VmreadBitmap & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2028: vmcs12.VmwriteBitmap = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2029: vmcs12.VmwriteBitmap = (vmcs12.VmwriteBitmap & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x202C: vmcs12.XssExitBitmap = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x202D: vmcs12.XssExitBitmap = (vmcs12.XssExitBitmap & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x202E: vmcs12.EnclsExitingBitmap = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x202F: vmcs12.EnclsExitingBitmap = (vmcs12.EnclsExitingBitmap & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2032: vmcs12.TscMultiplier = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2033: vmcs12.TscMultiplier = (vmcs12.TscMultiplier & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2400: vmcs12.GuestPhysicalAddress = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2401: vmcs12.GuestPhysicalAddress = (vmcs12.GuestPhysicalAddress & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2800: vmcs12.VmcsLinkPointer = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2801: vmcs12.VmcsLinkPointer = (vmcs12.VmcsLinkPointer & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2802: vmcs12.GuestIa32Debugctl = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2803: vmcs12.GuestIa32Debugctl = (vmcs12.GuestIa32Debugctl & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2804: vmcs12.GuestIa32Pat = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2805: vmcs12.GuestIa32Pat = (vmcs12.GuestIa32Pat & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2806: vmcs12.GuestIa32Efer = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2807: vmcs12.GuestIa32Efer = (vmcs12.GuestIa32Efer & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2808: vmcs12.GuestIa32PerfGlobalCtrl = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2809: vmcs12.GuestIa32PerfGlobalCtrl = (vmcs12.GuestIa32PerfGlobalCtrl & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x280A: vmcs12.GuestPdptr0 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280B: vmcs12.GuestPdptr0 = (vmcs12.GuestPdptr0 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x280C: vmcs12.GuestPdptr1 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280D: vmcs12.GuestPdptr1 = (vmcs12.GuestPdptr1 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x280E: vmcs12.GuestPdptr2 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x280F: vmcs12.GuestPdptr2 = (vmcs12.GuestPdptr2 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2810: vmcs12.GuestPdptr3 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2811: vmcs12.GuestPdptr3 = (vmcs12.GuestPdptr3 & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2812: vmcs12.GuestBndcfgs = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2813: vmcs12.GuestBndcfgs = (vmcs12.GuestBndcfgs & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C00: vmcs12.HostIa32Pat = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C01: vmcs12.HostIa32Pat = (vmcs12.HostIa32Pat & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C02: vmcs12.HostIa32Efer = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C03: vmcs12.HostIa32Efer = (vmcs12.HostIa32Efer & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C04: vmcs12.HostIa32PerfGlobalCtrl = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2C05: vmcs12.HostIa32PerfGlobalCtrl = (vmcs12.HostIa32PerfGlobalCtrl & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x4000: vmcs12.PinBasedVmExecControl = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4002: vmcs12.CpuBasedVmExecControl = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4004: vmcs12.ExceptionBitmap = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4006: vmcs12.PageFaultErrorCodeMask = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4008: vmcs12.PageFaultErrorCodeMatch = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x400A: vmcs12.Cr3TargetCount = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x400C: vmcs12.VmExitControls = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x400E: vmcs12.VmExitMsrStoreCount = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4010: vmcs12.VmExitMsrLoadCount = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4012: vmcs12.VmEntryControls = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4014: vmcs12.VmEntryMsrLoadCount = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4016: vmcs12.VmEntryIntrInfoField = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4018: vmcs12.VmEntryExceptionErrorCode = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x401A: vmcs12.VmEntryInstructionLen = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x401C: vmcs12.TprThreshold = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x401E: vmcs12.SecondaryVmExecControl = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4400: vmcs12.VmInstructionError = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4402: vmcs12.VmExitReason = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4404: vmcs12.VmExitIntrInfo = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4406: vmcs12.VmExitIntrErrorCode = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4408: vmcs12.IdtVectoringInfoField = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x440A: vmcs12.IdtVectoringErrorCode = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x440C: vmcs12.VmExitInstructionLen = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x440E: vmcs12.VmxInstructionInfo = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4800: vmcs12.GuestEsLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4802: vmcs12.GuestCsLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4804: vmcs12.GuestSsLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4806: vmcs12.GuestDsLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4808: vmcs12.GuestFsLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x480A: vmcs12.GuestGsLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x480C: vmcs12.GuestLdtrLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x480E: vmcs12.GuestTrLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4810: vmcs12.GuestGdtrLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4812: vmcs12.GuestIdtrLimit = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4814: vmcs12.GuestEsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4816: vmcs12.GuestCsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4818: vmcs12.GuestSsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x481A: vmcs12.GuestDsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x481C: vmcs12.GuestFsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x481E: vmcs12.GuestGsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4820: vmcs12.GuestLdtrArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4822: vmcs12.GuestTrArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4824: vmcs12.GuestInterruptibilityInfo = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4826: vmcs12.GuestActivityState = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x482A: vmcs12.GuestSysenterCs = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x482E: vmcs12.VmxPreemptionTimerValue = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4C00: vmcs12.HostIa32SysenterCs = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6000: vmcs12.Cr0GuestHostMask = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6002: vmcs12.Cr4GuestHostMask = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6004: vmcs12.Cr0ReadShadow = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6006: vmcs12.Cr4ReadShadow = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6400: vmcs12.ExitQualification = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x640A: vmcs12.GuestLinearAddress = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6800: vmcs12.GuestCr0 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6802: vmcs12.GuestCr3 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6804: vmcs12.GuestCr4 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6806: vmcs12.GuestEsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6808: vmcs12.GuestCsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x680A: vmcs12.GuestSsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x680C: vmcs12.GuestDsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x680E: vmcs12.GuestFsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6810: vmcs12.GuestGsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6812: vmcs12.GuestLdtrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6814: vmcs12.GuestTrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6816: vmcs12.GuestGdtrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6818: vmcs12.GuestIdtrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681A: vmcs12.GuestDr7 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681C: vmcs12.GuestRsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681E: vmcs12.GuestRip = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6820: vmcs12.GuestRflags = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6822: vmcs12.GuestPendingDbgExceptions = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6824: vmcs12.GuestSysenterEsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6826: vmcs12.GuestSysenterEip = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6828: vmcs12.GuestSCet = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x682A: vmcs12.GuestSsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x682C: vmcs12.GuestIntrSspTable = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C00: vmcs12.HostCr0 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C02: vmcs12.HostCr3 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C04: vmcs12.HostCr4 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C06: vmcs12.HostFsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C08: vmcs12.HostGsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C0A: vmcs12.HostTrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C0C: vmcs12.HostGdtrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C0E: vmcs12.HostIdtrBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C10: vmcs12.HostIa32SysenterEsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C12: vmcs12.HostIa32SysenterEip = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C14: vmcs12.HostRsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C16: vmcs12.HostRip = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C18: vmcs12.HostSCet = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C1A: vmcs12.HostSsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C1C: vmcs12.HostIntrSspTable = value; return global::VmcsGen.VmxResult.Succeed;
-            default: return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
+            return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
         }
+
+        ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));
+        switch (entry >> 29)
+        {
+            case 0: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (ushort)value); break;
+            case 1: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (uint)value); break;
+            default: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, value); break;
+        }
+
+        return global::VmcsGen.VmxResult.Succeed;
     }
 
-    /// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4), as a compile-time switch.</summary>
+    /// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one compare and one load in a table indexed by encoding.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static bool TryGetOffset(uint encoding, out int offset)
     {
-        switch (encoding)
-        {
-            case 0x0000: offset = 960; return true;
-            case 0x0002: offset = 962; return true;
-            case 0x0800: offset = 964; return true;
-            case 0x0802: offset = 966; return true;
-            case 0x0804: offset = 968; return true;
-            case 0x0806: offset = 970; return true;
-            case 0x0808: offset = 972; return true;
-            case 0x080A: offset = 974; return true;
-            case 0x080C: offset = 976; return true;
-            case 0x080E: offset = 978; return true;
-            case 0x0810: offset = 980; return true;
-            case 0x0812: offset = 996; return true;
-            case 0x0C00: offset = 982; return true;
-            case 0x0C02: offset = 984; return true;
-            case 0x0C04: offset = 986; return true;
-            case 0x0C06: offset = 988; return true;
-            case 0x0C08: offset = 990; return true;
-            case 0x0C0A: offset = 992; return true;
-            case 0x0C0C: offset = 994; return true;
-            case 0x2000: offset = 40; return true;
-            case 0x2001: offset = 44; return true;
-            case 0x2002: offset = 48; return true;
-            case 0x2003: offset = 52; return true;
-            case 0x2004: offset = 56; return true;
-            case 0x2005: offset = 60; return true;
-            case 0x2006: offset = 64; return true;
-            case 0x2007: offset = 68; return true;
-            case 0x2008: offset = 72; return true;
-            case 0x2009: offset = 76; return true;
-            case 0x200A: offset = 80; return true;
-            case 0x200B: offset = 84; return true;
-            case 0x200E: offset = 312; return true;
-            case 0x200F: offset = 316; return true;
-            case 0x2010: offset = 88; return true;
-            case 0x2011: offset = 92; return true;
-            case 0x2012: offset = 96; return true;
-            case 0x2013: offset = 100; return true;
-            case 0x2014: offset = 104; return true;
-            case 0x2015: offset = 108; return true;
-            case 0x2016: offset = 112; return true;
-            case 0x2017: offset = 116; return true;
-            case 0x2018: offset = 296; return true;
-            case 0x2019: offset = 300; return true;
-            case 0x201A: offset = 120; return true;
-            case 0x201B: offset = 124; return true;
-            case 0x201C: offset = 128; return true;
-            case 0x201D: offset = 132; return true;
-            case 0x201E: offset = 136; return true;
-            case 0x201F: offset = 140; return true;
-            case 0x2020: offset = 144; return true;
-            case 0x2021: offset = 148; return true;
-            case 0x2022: offset = 152; return true;
-            case 0x2023: offset = 156; return true;
-            case 0x2024: offset = 304; return true;
-            case 0x2025: offset = 308; return true;
-            case 0x2026: offset = 280; return true;
-            case 0x2027: offset = 284; return true;
-            case 0x2028: offset = 288; return true;
-            case 0x2029: offset = 292; return true;
-            case 0x202C: offset = 160; return true;
-            case 0x202D: offset = 164; return true;
-            case 0x202E: offset = 320; return true;
-            case 0x202F: offset = 324; return true;
-            case 0x2032: offset = 328; return true;
-            case 0x2033: offset = 332; return true;
-            case 0x2400: offset = 168; return true;
-            case 0x2401: offset = 172; return true;
-            case 0x2800: offset = 176; return true;
-            case 0x2801: offset = 180; return true;
-            case 0x2802: offset = 184; return true;
-            case 0x2803: offset = 188; return true;
-            case 0x2804: offset = 192; return true;
-            case 0x2805: offset = 196; return true;
-            case 0x2806: offset = 200; return true;
-            case 0x2807: offset = 204; return true;
-            case 0x2808: offset = 208; return true;
-            case 0x2809: offset = 212; return true;
-            case 0x280A: offset = 216; return true;
-            case 0x280B: offset = 220; return true;
-            case 0x280C: offset = 224; return true;
-            case 0x280D: offset = 228; return true;
-            case 0x280E: offset = 232; return true;
-            case 0x280F: offset = 236; return true;
-            case 0x2810: offset = 240; return true;
-            case 0x2811: offset = 244; return true;
-            case 0x2812: offset = 248; return true;
-            case 0x2813: offset = 252; return true;
-            case 0x2C00: offset = 256; return true;
-            case 0x2C01: offset = 260; return true;
-            case 0x2C02: offset = 264; return true;
-            case 0x2C03: offset = 268; return true;
-            case 0x2C04: offset = 272; return true;
-            case 0x2C05: offset = 276; return true;
-            case 0x4000: offset = 744; return true;
-            case 0x4002: offset = 748; return true;
-            case 0x4004: offset = 752; return true;
-            case 0x4006: offset = 756; return true;
-            case 0x4008: offset = 760; return true;
-            case 0x400A: offset = 764; return true;
-            case 0x400C: offset = 768; return true;
-            case 0x400E: offset = 772; return true;
-            case 0x4010: offset = 776; return true;
-            case 0x4012: offset = 780; return true;
-            case 0x4014: offset = 784; return true;
-            case 0x4016: offset = 788; return true;
-            case 0x4018: offset = 792; return true;
-            case 0x401A: offset = 796; return true;
-            case 0x401C: offset = 800; return true;
-            case 0x401E: offset = 804; return true;
-            case 0x4400: offset = 808; return true;
-            case 0x4402: offset = 812; return true;
-            case 0x4404: offset = 816; return true;
-            case 0x4406: offset = 820; return true;
-            case 0x4408: offset = 824; return true;
-            case 0x440A: offset = 828; return true;
-            case 0x440C: offset = 832; return true;
-            case 0x440E: offset = 836; return true;
-            case 0x4800: offset = 840; return true;
-            case 0x4802: offset = 844; return true;
-            case 0x4804: offset = 848; return true;
-            case 0x4806: offset = 852; return true;
-            case 0x4808: offset = 856; return true;
-            case 0x480A: offset = 860; return true;
-            case 0x480C: offset = 864; return true;
-            case 0x480E: offset = 868; return true;
-            case 0x4810: offset = 872; return true;
-            case 0x4812: offset = 876; return true;
-            case 0x4814: offset = 880; return true;
-            case 0x4816: offset = 884; return true;
-            case 0x4818: offset = 888; return true;
-            case 0x481A: offset = 892; return true;
-            case 0x481C: offset = 896; return true;
-            case 0x481E: offset = 900; return true;
-            case 0x4820: offset = 904; return true;
-            case 0x4822: offset = 908; return true;
-            case 0x4824: offset = 912; return true;
-            case 0x4826: offset = 916; return true;
-            case 0x482A: offset = 920; return true;
-            case 0x482E: offset = 928; return true;
-            case 0x4C00: offset = 924; return true;
-            case 0x6000: offset = 344; return true;
-            case 0x6002: offset = 352; return true;
-            case 0x6004: offset = 360; return true;
-            case 0x6006: offset = 368; return true;
-            case 0x6400: offset = 408; return true;
-            case 0x640A: offset = 416; return true;
-            case 0x6800: offset = 424; return true;
-            case 0x6802: offset = 432; return true;
-            case 0x6804: offset = 440; return true;
-            case 0x6806: offset = 448; return true;
-            case 0x6808: offset = 456; return true;
-            case 0x680A: offset = 464; return true;
-            case 0x680C: offset = 472; return true;
-            case 0x680E: offset = 480; return true;
-            case 0x6810: offset = 488; return true;
-            case 0x6812: offset = 496; return true;
-            case 0x6814: offset = 504; return true;
-            case 0x6816: offset = 512; return true;
-            case 0x6818: offset = 520; return true;
-            case 0x681A: offset = 528; return true;
-            case 0x681C: offset = 536; return true;
-            case 0x681E: offset = 544; return true;
-            case 0x6820: offset = 552; return true;
-            case 0x6822: offset = 560; return true;
-            case 0x6824: offset = 568; return true;
-            case 0x6826: offset = 576; return true;
-            case 0x6828: offset = 704; return true;
-            case 0x682A: offset = 712; return true;
-            case 0x682C: offset = 720; return true;
-            case 0x6C00: offset = 584; return true;
-            case 0x6C02: offset = 592; return true;
-            case 0x6C04: offset = 600; return true;
-            case 0x6C06: offset = 608; return true;
-            case 0x6C08: offset = 616; return true;
-            case 0x6C0A: offset = 624; return true;
-            case 0x6C0C: offset = 632; return true;
-            case 0x6C0E: offset = 640; return true;
-            case 0x6C10: offset = 648; return true;
-            case 0x6C12: offset = 656; return true;
-            case 0x6C14: offset = 664; return true;
-            case 0x6C16: offset = 672; return true;
-            case 0x6C18: offset = 680; return true;
-            case 0x6C1A: offset = 688; return true;
-            case 0x6C1C: offset = 696; return true;
-            default: offset = 0; return false;
-        }
+        var entry = Entry(encoding);
+        offset = (int)((entry >> 16) & 0x1FFF);
+        return entry != 0;
     }
+
+    /// <summary>
+    /// The entry of an encoding, 0 if the layout has no such encoding: descriptor + 1 (bits 15:0), vmcs12 offset (28:16),
+    /// access size (30:29: 2, 4 or 8 bytes). One compare and one load.
+    /// </summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static uint Entry(uint encoding)
+    {
+        var table = s_byEncoding;
+        return encoding < (uint)table.Length ? table[encoding] : 0u;
+    }
+
+    /// <summary>32768 entries indexed by encoding, built once from <see cref="EntriesByEncoding"/>.</summary>
+    private static readonly uint[] s_byEncoding = BuildTable();
+
+    private static uint[] BuildTable()
+    {
+        var table = new uint[32768];
+        var pairs = EntriesByEncoding;
+        for (var i = 0; i < pairs.Length; i += 2)
+        {
+            table[pairs[i]] = pairs[i + 1];
+        }
+
+        return table;
+    }
+
+    /// <summary>(encoding, entry) pairs for every valid encoding, computed by the generator from the manifest.</summary>
+    private static global::System.ReadOnlySpan<uint> EntriesByEncoding =>
+    [
+        0x0000, 0x03C00001,
+        0x0002, 0x03C20002,
+        0x0800, 0x03C40003,
+        0x0802, 0x03C60004,
+        0x0804, 0x03C80005,
+        0x0806, 0x03CA0006,
+        0x0808, 0x03CC0007,
+        0x080A, 0x03CE0008,
+        0x080C, 0x03D00009,
+        0x080E, 0x03D2000A,
+        0x0810, 0x03D4000B,
+        0x0812, 0x03E4000C,
+        0x0C00, 0x03D6000D,
+        0x0C02, 0x03D8000E,
+        0x0C04, 0x03DA000F,
+        0x0C06, 0x03DC0010,
+        0x0C08, 0x03DE0011,
+        0x0C0A, 0x03E00012,
+        0x0C0C, 0x03E20013,
+        0x2000, 0x40280014,
+        0x2001, 0x202C0094,
+        0x2002, 0x40300015,
+        0x2003, 0x20340095,
+        0x2004, 0x40380016,
+        0x2005, 0x203C0096,
+        0x2006, 0x40400017,
+        0x2007, 0x20440097,
+        0x2008, 0x40480018,
+        0x2009, 0x204C0098,
+        0x200A, 0x40500019,
+        0x200B, 0x20540099,
+        0x200E, 0x4138001A,
+        0x200F, 0x213C009A,
+        0x2010, 0x4058001B,
+        0x2011, 0x205C009B,
+        0x2012, 0x4060001C,
+        0x2013, 0x2064009C,
+        0x2014, 0x4068001D,
+        0x2015, 0x206C009D,
+        0x2016, 0x4070001E,
+        0x2017, 0x2074009E,
+        0x2018, 0x4128001F,
+        0x2019, 0x212C009F,
+        0x201A, 0x40780020,
+        0x201B, 0x207C00A0,
+        0x201C, 0x40800021,
+        0x201D, 0x208400A1,
+        0x201E, 0x40880022,
+        0x201F, 0x208C00A2,
+        0x2020, 0x40900023,
+        0x2021, 0x209400A3,
+        0x2022, 0x40980024,
+        0x2023, 0x209C00A4,
+        0x2024, 0x41300025,
+        0x2025, 0x213400A5,
+        0x2026, 0x41180026,
+        0x2027, 0x211C00A6,
+        0x2028, 0x41200027,
+        0x2029, 0x212400A7,
+        0x202C, 0x40A00028,
+        0x202D, 0x20A400A8,
+        0x202E, 0x41400029,
+        0x202F, 0x214400A9,
+        0x2032, 0x4148002A,
+        0x2033, 0x214C00AA,
+        0x2400, 0x40A8002B,
+        0x2401, 0x20AC00AB,
+        0x2800, 0x40B0002C,
+        0x2801, 0x20B400AC,
+        0x2802, 0x40B8002D,
+        0x2803, 0x20BC00AD,
+        0x2804, 0x40C0002E,
+        0x2805, 0x20C400AE,
+        0x2806, 0x40C8002F,
+        0x2807, 0x20CC00AF,
+        0x2808, 0x40D00030,
+        0x2809, 0x20D400B0,
+        0x280A, 0x40D80031,
+        0x280B, 0x20DC00B1,
+        0x280C, 0x40E00032,
+        0x280D, 0x20E400B2,
+        0x280E, 0x40E80033,
+        0x280F, 0x20EC00B3,
+        0x2810, 0x40F00034,
+        0x2811, 0x20F400B4,
+        0x2812, 0x40F80035,
+        0x2813, 0x20FC00B5,
+        0x2C00, 0x41000036,
+        0x2C01, 0x210400B6,
+        0x2C02, 0x41080037,
+        0x2C03, 0x210C00B7,
+        0x2C04, 0x41100038,
+        0x2C05, 0x211400B8,
+        0x4000, 0x22E80039,
+        0x4002, 0x22EC003A,
+        0x4004, 0x22F0003B,
+        0x4006, 0x22F4003C,
+        0x4008, 0x22F8003D,
+        0x400A, 0x22FC003E,
+        0x400C, 0x2300003F,
+        0x400E, 0x23040040,
+        0x4010, 0x23080041,
+        0x4012, 0x230C0042,
+        0x4014, 0x23100043,
+        0x4016, 0x23140044,
+        0x4018, 0x23180045,
+        0x401A, 0x231C0046,
+        0x401C, 0x23200047,
+        0x401E, 0x23240048,
+        0x4400, 0x23280049,
+        0x4402, 0x232C004A,
+        0x4404, 0x2330004B,
+        0x4406, 0x2334004C,
+        0x4408, 0x2338004D,
+        0x440A, 0x233C004E,
+        0x440C, 0x2340004F,
+        0x440E, 0x23440050,
+        0x4800, 0x23480051,
+        0x4802, 0x234C0052,
+        0x4804, 0x23500053,
+        0x4806, 0x23540054,
+        0x4808, 0x23580055,
+        0x480A, 0x235C0056,
+        0x480C, 0x23600057,
+        0x480E, 0x23640058,
+        0x4810, 0x23680059,
+        0x4812, 0x236C005A,
+        0x4814, 0x2370005B,
+        0x4816, 0x2374005C,
+        0x4818, 0x2378005D,
+        0x481A, 0x237C005E,
+        0x481C, 0x2380005F,
+        0x481E, 0x23840060,
+        0x4820, 0x23880061,
+        0x4822, 0x238C0062,
+        0x4824, 0x23900063,
+        0x4826, 0x23940064,
+        0x482A, 0x23980065,
+        0x482E, 0x23A00066,
+        0x4C00, 0x239C0067,
+        0x6000, 0x41580068,
+        0x6002, 0x41600069,
+        0x6004, 0x4168006A,
+        0x6006, 0x4170006B,
+        0x6400, 0x4198006C,
+        0x640A, 0x41A0006D,
+        0x6800, 0x41A8006E,
+        0x6802, 0x41B0006F,
+        0x6804, 0x41B80070,
+        0x6806, 0x41C00071,
+        0x6808, 0x41C80072,
+        0x680A, 0x41D00073,
+        0x680C, 0x41D80074,
+        0x680E, 0x41E00075,
+        0x6810, 0x41E80076,
+        0x6812, 0x41F00077,
+        0x6814, 0x41F80078,
+        0x6816, 0x42000079,
+        0x6818, 0x4208007A,
+        0x681A, 0x4210007B,
+        0x681C, 0x4218007C,
+        0x681E, 0x4220007D,
+        0x6820, 0x4228007E,
+        0x6822, 0x4230007F,
+        0x6824, 0x42380080,
+        0x6826, 0x42400081,
+        0x6828, 0x42C00082,
+        0x682A, 0x42C80083,
+        0x682C, 0x42D00084,
+        0x6C00, 0x42480085,
+        0x6C02, 0x42500086,
+        0x6C04, 0x42580087,
+        0x6C06, 0x42600088,
+        0x6C08, 0x42680089,
+        0x6C0A, 0x4270008A,
+        0x6C0C, 0x4278008B,
+        0x6C0E, 0x4280008C,
+        0x6C10, 0x4288008D,
+        0x6C12, 0x4290008E,
+        0x6C14, 0x4298008F,
+        0x6C16, 0x42A00090,
+        0x6C18, 0x42A80091,
+        0x6C1A, 0x42B00092,
+        0x6C1C, 0x42B80093,
+    ];
 
     /// <summary>Entries in the compact table: the highest ROL16 index in use + 1.</summary>
     public const int CompactTableLength = 3273;

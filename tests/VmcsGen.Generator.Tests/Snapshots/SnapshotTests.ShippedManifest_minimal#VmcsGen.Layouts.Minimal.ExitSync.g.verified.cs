@@ -42,44 +42,66 @@ public struct ExitSync
     public static global::VmcsGen.VmxResult SyncVmcs02ToVmcs12<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        ulong value;
-        result = result.Then(vmcs02.VmRead(0x4402, out value));
-        vmcs12.VmExitReason = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x4816, out value));
-        vmcs12.GuestCsArBytes = (uint)value;
-        result = result.Then(vmcs02.VmRead(0x6400, out value));
-        vmcs12.ExitQualification = value;
-        result = result.Then(vmcs02.VmRead(0x6800, out value));
-        vmcs12.GuestCr0 = value;
-        result = result.Then(vmcs02.VmRead(0x6802, out value));
-        vmcs12.GuestCr3 = value;
-        result = result.Then(vmcs02.VmRead(0x6804, out value));
-        vmcs12.GuestCr4 = value;
-        result = result.Then(vmcs02.VmRead(0x681C, out value));
-        vmcs12.GuestRsp = value;
-        result = result.Then(vmcs02.VmRead(0x681E, out value));
-        vmcs12.GuestRip = value;
-        result = result.Then(vmcs02.VmRead(0x6820, out value));
-        vmcs12.GuestRflags = value;
-        if ((available & Features.Apicv) != 0)
+        var backend = vmcs02;
+        try
         {
-            result = result.Then(vmcs02.VmRead(0x0810, out value));
-            vmcs12.GuestIntrStatus = (ushort)value;
+            var result = global::VmcsGen.VmxResult.Succeed;
+            ulong value;
+            result = result.Then(backend.VmRead(0x4402, out value));
+            vmcs12.VmExitReason = (uint)value;
+            result = result.Then(backend.VmRead(0x4816, out value));
+            vmcs12.GuestCsArBytes = (uint)value;
+            result = result.Then(backend.VmRead(0x6400, out value));
+            vmcs12.ExitQualification = value;
+            result = result.Then(backend.VmRead(0x6800, out value));
+            vmcs12.GuestCr0 = value;
+            result = result.Then(backend.VmRead(0x6802, out value));
+            vmcs12.GuestCr3 = value;
+            result = result.Then(backend.VmRead(0x6804, out value));
+            vmcs12.GuestCr4 = value;
+            result = result.Then(backend.VmRead(0x681C, out value));
+            vmcs12.GuestRsp = value;
+            result = result.Then(backend.VmRead(0x681E, out value));
+            vmcs12.GuestRip = value;
+            result = result.Then(backend.VmRead(0x6820, out value));
+            vmcs12.GuestRflags = value;
+            if ((available & Features.Apicv) != 0)
+            {
+                result = result.Then(backend.VmRead(0x0810, out value));
+                vmcs12.GuestIntrStatus = (ushort)value;
+            }
+            return result;
         }
-        return result;
+        finally
+        {
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                vmcs02 = backend;
+            }
+        }
     }
 
     /// <summary>Copies the rare set from vmcs02 (current on <paramref name="vmcs02"/>) into vmcs12: one VMREAD per field.</summary>
     public static global::VmcsGen.VmxResult SyncVmcs02ToVmcs12Rare<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        ulong value;
-        result = result.Then(vmcs02.VmRead(0x0802, out value));
-        vmcs12.GuestCsSelector = (ushort)value;
-        result = result.Then(vmcs02.VmRead(0x6808, out value));
-        vmcs12.GuestCsBase = value;
-        return result;
+        var backend = vmcs02;
+        try
+        {
+            var result = global::VmcsGen.VmxResult.Succeed;
+            ulong value;
+            result = result.Then(backend.VmRead(0x0802, out value));
+            vmcs12.GuestCsSelector = (ushort)value;
+            result = result.Then(backend.VmRead(0x6808, out value));
+            vmcs12.GuestCsBase = value;
+            return result;
+        }
+        finally
+        {
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                vmcs02 = backend;
+            }
+        }
     }
 }

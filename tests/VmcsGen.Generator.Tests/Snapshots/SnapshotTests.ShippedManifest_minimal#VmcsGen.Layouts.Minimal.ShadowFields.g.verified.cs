@@ -323,24 +323,35 @@ public static class ShadowFields
     public static global::VmcsGen.VmxResult CopyShadowToVmcs12<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        ulong value;
-        result = result.Then(shadow.VmRead(0x4000, out value));
-        vmcs12.PinBasedVmExecControl = (uint)value;
-        result = result.Then(shadow.VmRead(0x4002, out value));
-        vmcs12.CpuBasedVmExecControl = (uint)value;
-        result = result.Then(shadow.VmRead(0x681C, out value));
-        vmcs12.GuestRsp = value;
-        result = result.Then(shadow.VmRead(0x681E, out value));
-        vmcs12.GuestRip = value;
-        result = result.Then(shadow.VmRead(0x6820, out value));
-        vmcs12.GuestRflags = value;
-        if ((available & Features.Apicv) != 0)
+        var backend = shadow;
+        try
         {
-            result = result.Then(shadow.VmRead(0x0810, out value));
-            vmcs12.GuestIntrStatus = (ushort)value;
+            var result = global::VmcsGen.VmxResult.Succeed;
+            ulong value;
+            result = result.Then(backend.VmRead(0x4000, out value));
+            vmcs12.PinBasedVmExecControl = (uint)value;
+            result = result.Then(backend.VmRead(0x4002, out value));
+            vmcs12.CpuBasedVmExecControl = (uint)value;
+            result = result.Then(backend.VmRead(0x681C, out value));
+            vmcs12.GuestRsp = value;
+            result = result.Then(backend.VmRead(0x681E, out value));
+            vmcs12.GuestRip = value;
+            result = result.Then(backend.VmRead(0x6820, out value));
+            vmcs12.GuestRflags = value;
+            if ((available & Features.Apicv) != 0)
+            {
+                result = result.Then(backend.VmRead(0x0810, out value));
+                vmcs12.GuestIntrStatus = (ushort)value;
+            }
+            return result;
         }
-        return result;
+        finally
+        {
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                shadow = backend;
+            }
+        }
     }
 
     /// <summary>
@@ -350,19 +361,30 @@ public static class ShadowFields
     public static global::VmcsGen.VmxResult CopyVmcs12ToShadow<TVmcs>(ref TVmcs shadow, ref Vmcs12 vmcs12, Features available)
         where TVmcs : struct, global::VmcsGen.IVmcs
     {
-        var result = global::VmcsGen.VmxResult.Succeed;
-        result = result.Then(shadow.VmWrite(0x4000, vmcs12.PinBasedVmExecControl));
-        result = result.Then(shadow.VmWrite(0x4002, vmcs12.CpuBasedVmExecControl));
-        result = result.Then(shadow.VmWrite(0x681C, vmcs12.GuestRsp));
-        result = result.Then(shadow.VmWrite(0x681E, vmcs12.GuestRip));
-        result = result.Then(shadow.VmWrite(0x6820, vmcs12.GuestRflags));
-        if ((available & Features.Apicv) != 0)
+        var backend = shadow;
+        try
         {
-            result = result.Then(shadow.VmWrite(0x0810, vmcs12.GuestIntrStatus));
+            var result = global::VmcsGen.VmxResult.Succeed;
+            result = result.Then(backend.VmWrite(0x4000, vmcs12.PinBasedVmExecControl));
+            result = result.Then(backend.VmWrite(0x4002, vmcs12.CpuBasedVmExecControl));
+            result = result.Then(backend.VmWrite(0x681C, vmcs12.GuestRsp));
+            result = result.Then(backend.VmWrite(0x681E, vmcs12.GuestRip));
+            result = result.Then(backend.VmWrite(0x6820, vmcs12.GuestRflags));
+            if ((available & Features.Apicv) != 0)
+            {
+                result = result.Then(backend.VmWrite(0x0810, vmcs12.GuestIntrStatus));
+            }
+            result = result.Then(backend.VmWrite(0x4402, vmcs12.VmExitReason));
+            result = result.Then(backend.VmWrite(0x4816, vmcs12.GuestCsArBytes));
+            result = result.Then(backend.VmWrite(0x6400, vmcs12.ExitQualification));
+            return result;
         }
-        result = result.Then(shadow.VmWrite(0x4402, vmcs12.VmExitReason));
-        result = result.Then(shadow.VmWrite(0x4816, vmcs12.GuestCsArBytes));
-        result = result.Then(shadow.VmWrite(0x6400, vmcs12.ExitQualification));
-        return result;
+        finally
+        {
+            if (backend is not global::VmcsGen.IVmcsHandle)
+            {
+                shadow = backend;
+            }
+        }
     }
 }

@@ -12,89 +12,102 @@ public static class Vmcs12Access
     /// <summary>VMREAD semantics: zero-extends to 64 bits; a _HIGH form reads bits 63:32; VMfailValid(12) for an encoding this layout lacks.</summary>
     public static global::VmcsGen.VmxResult Read(ref Vmcs12 vmcs12, uint encoding, out ulong value)
     {
-        switch (encoding)
+        var entry = Entry(encoding);
+        if (entry == 0)
         {
-            case 0x0802: value = vmcs12.GuestCsSelector; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0810: value = vmcs12.GuestIntrStatus; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2012: value = vmcs12.VirtualApicPageAddr; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2013: value = vmcs12.VirtualApicPageAddr >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2800: value = vmcs12.VmcsLinkPointer; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2801: value = vmcs12.VmcsLinkPointer >> 32; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4000: value = vmcs12.PinBasedVmExecControl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4002: value = vmcs12.CpuBasedVmExecControl; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4400: value = vmcs12.VmInstructionError; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4402: value = vmcs12.VmExitReason; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4816: value = vmcs12.GuestCsArBytes; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6400: value = vmcs12.ExitQualification; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6800: value = vmcs12.GuestCr0; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6802: value = vmcs12.GuestCr3; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6804: value = vmcs12.GuestCr4; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6808: value = vmcs12.GuestCsBase; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681C: value = vmcs12.GuestRsp; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681E: value = vmcs12.GuestRip; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6820: value = vmcs12.GuestRflags; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C16: value = vmcs12.HostRip; return global::VmcsGen.VmxResult.Succeed;
-            default: value = 0; return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
+            value = 0;
+            return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
         }
+
+        ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));
+        value = (entry >> 29) switch
+        {
+            0 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ushort>(ref at),
+            1 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<uint>(ref at),
+            _ => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(ref at),
+        };
+        return global::VmcsGen.VmxResult.Succeed;
     }
 
     /// <summary>VMWRITE semantics on memory: truncates to the field's width; a _HIGH form writes bits 63:32 from the value's low 32 bits; VMfailValid(12) for an encoding this layout lacks. Read-only and feature checks are the caller's.</summary>
     public static global::VmcsGen.VmxResult Write(ref Vmcs12 vmcs12, uint encoding, ulong value)
     {
-        switch (encoding)
+        var entry = Entry(encoding);
+        if (entry == 0)
         {
-            case 0x0802: vmcs12.GuestCsSelector = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x0810: vmcs12.GuestIntrStatus = (ushort)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2012: vmcs12.VirtualApicPageAddr = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2013: vmcs12.VirtualApicPageAddr = (vmcs12.VirtualApicPageAddr & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x2800: vmcs12.VmcsLinkPointer = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x2801: vmcs12.VmcsLinkPointer = (vmcs12.VmcsLinkPointer & 0xFFFFFFFFUL) | ((ulong)(uint)value << 32); return global::VmcsGen.VmxResult.Succeed;
-            case 0x4000: vmcs12.PinBasedVmExecControl = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4002: vmcs12.CpuBasedVmExecControl = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4400: vmcs12.VmInstructionError = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4402: vmcs12.VmExitReason = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x4816: vmcs12.GuestCsArBytes = (uint)value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6400: vmcs12.ExitQualification = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6800: vmcs12.GuestCr0 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6802: vmcs12.GuestCr3 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6804: vmcs12.GuestCr4 = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6808: vmcs12.GuestCsBase = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681C: vmcs12.GuestRsp = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x681E: vmcs12.GuestRip = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6820: vmcs12.GuestRflags = value; return global::VmcsGen.VmxResult.Succeed;
-            case 0x6C16: vmcs12.HostRip = value; return global::VmcsGen.VmxResult.Succeed;
-            default: return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
+            return global::VmcsGen.VmxResult.FailValid(global::VmcsGen.VmxInstructionError.UnsupportedVmcsComponent);
         }
+
+        ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));
+        switch (entry >> 29)
+        {
+            case 0: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (ushort)value); break;
+            case 1: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (uint)value); break;
+            default: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, value); break;
+        }
+
+        return global::VmcsGen.VmxResult.Succeed;
     }
 
-    /// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4), as a compile-time switch.</summary>
+    /// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one compare and one load in a table indexed by encoding.</summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static bool TryGetOffset(uint encoding, out int offset)
     {
-        switch (encoding)
-        {
-            case 0x0802: offset = 124; return true;
-            case 0x0810: offset = 126; return true;
-            case 0x2012: offset = 24; return true;
-            case 0x2013: offset = 28; return true;
-            case 0x2800: offset = 16; return true;
-            case 0x2801: offset = 20; return true;
-            case 0x4000: offset = 108; return true;
-            case 0x4002: offset = 112; return true;
-            case 0x4400: offset = 116; return true;
-            case 0x4402: offset = 120; return true;
-            case 0x4816: offset = 104; return true;
-            case 0x6400: offset = 88; return true;
-            case 0x6800: offset = 56; return true;
-            case 0x6802: offset = 64; return true;
-            case 0x6804: offset = 72; return true;
-            case 0x6808: offset = 80; return true;
-            case 0x681C: offset = 40; return true;
-            case 0x681E: offset = 32; return true;
-            case 0x6820: offset = 48; return true;
-            case 0x6C16: offset = 96; return true;
-            default: offset = 0; return false;
-        }
+        var entry = Entry(encoding);
+        offset = (int)((entry >> 16) & 0x1FFF);
+        return entry != 0;
     }
+
+    /// <summary>
+    /// The entry of an encoding, 0 if the layout has no such encoding: descriptor + 1 (bits 15:0), vmcs12 offset (28:16),
+    /// access size (30:29: 2, 4 or 8 bytes). One compare and one load.
+    /// </summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static uint Entry(uint encoding)
+    {
+        var table = s_byEncoding;
+        return encoding < (uint)table.Length ? table[encoding] : 0u;
+    }
+
+    /// <summary>32768 entries indexed by encoding, built once from <see cref="EntriesByEncoding"/>.</summary>
+    private static readonly uint[] s_byEncoding = BuildTable();
+
+    private static uint[] BuildTable()
+    {
+        var table = new uint[32768];
+        var pairs = EntriesByEncoding;
+        for (var i = 0; i < pairs.Length; i += 2)
+        {
+            table[pairs[i]] = pairs[i + 1];
+        }
+
+        return table;
+    }
+
+    /// <summary>(encoding, entry) pairs for every valid encoding, computed by the generator from the manifest.</summary>
+    private static global::System.ReadOnlySpan<uint> EntriesByEncoding =>
+    [
+        0x0802, 0x007C0001,
+        0x0810, 0x007E0002,
+        0x2012, 0x40180003,
+        0x2013, 0x201C0013,
+        0x2800, 0x40100004,
+        0x2801, 0x20140014,
+        0x4000, 0x206C0005,
+        0x4002, 0x20700006,
+        0x4400, 0x20740007,
+        0x4402, 0x20780008,
+        0x4816, 0x20680009,
+        0x6400, 0x4058000A,
+        0x6800, 0x4038000B,
+        0x6802, 0x4040000C,
+        0x6804, 0x4048000D,
+        0x6808, 0x4050000E,
+        0x681C, 0x4028000F,
+        0x681E, 0x40200010,
+        0x6820, 0x40300011,
+        0x6C16, 0x40600012,
+    ];
 
     /// <summary>Entries in the compact table: the highest ROL16 index in use + 1.</summary>
     public const int CompactTableLength = 2075;

@@ -43,33 +43,18 @@ public static class VmcsFieldInfo
         new("VMCS_LINK_POINTER_HIGH", "VmcsLinkPointer", 0x2801, global::VmcsGen.FieldWidth.Bits64, global::VmcsGen.FieldType.GuestState, global::VmcsGen.FieldClass.NoSync, 20, false, null, 0UL, 1U << 0, true),
     };
 
-    /// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks.</summary>
+    /// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. One load in <c>Vmcs12Access</c>'s table by encoding.</summary>
     public static bool TryGetField(uint encoding, out global::VmcsGen.VmcsFieldDescriptor field)
     {
-        switch (encoding)
+        var index = (int)(Vmcs12Access.Entry(encoding) & 0xFFFF) - 1;
+        if (index < 0)
         {
-            case 0x0802: field = s_all[0]; return true;
-            case 0x0810: field = s_all[1]; return true;
-            case 0x2012: field = s_all[2]; return true;
-            case 0x2013: field = s_high[0]; return true;
-            case 0x2800: field = s_all[3]; return true;
-            case 0x2801: field = s_high[1]; return true;
-            case 0x4000: field = s_all[4]; return true;
-            case 0x4002: field = s_all[5]; return true;
-            case 0x4400: field = s_all[6]; return true;
-            case 0x4402: field = s_all[7]; return true;
-            case 0x4816: field = s_all[8]; return true;
-            case 0x6400: field = s_all[9]; return true;
-            case 0x6800: field = s_all[10]; return true;
-            case 0x6802: field = s_all[11]; return true;
-            case 0x6804: field = s_all[12]; return true;
-            case 0x6808: field = s_all[13]; return true;
-            case 0x681C: field = s_all[14]; return true;
-            case 0x681E: field = s_all[15]; return true;
-            case 0x6820: field = s_all[16]; return true;
-            case 0x6C16: field = s_all[17]; return true;
-            default: field = default; return false;
+            field = default;
+            return false;
         }
+
+        field = index < Count ? s_all[index] : s_high[index - Count];
+        return true;
     }
 
     /// <summary>The descriptor of a field of this layout.</summary>

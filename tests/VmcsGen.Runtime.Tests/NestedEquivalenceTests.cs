@@ -22,6 +22,7 @@ public sealed class NestedEquivalenceTests
 {
     public const int Sequences = 10_000;
     private const ulong RegionA = 0x20000, RegionB = 0x21000, WrongRevision = 0x22000, Missing = 0x30000, Misaligned = 0x20010, Vmxon = 0x1000;
+    private const ulong SaveAll = (1ul << 2) | (1ul << 18) | (1ul << 20) | (1ul << 22) | (1ul << 30);
     private static readonly ulong[] Addresses = [RegionA, RegionA, RegionB, RegionB, WrongRevision, Missing, Misaligned, Vmxon];
     // Bits 63:15 set: the CPU exits even for a shadowed field and L0 fails it with 12 (SDM VMREAD/VMWRITE pseudocode;
     // KVM's get_vmcs12_field_offset returns -ENOENT for field >> 15).
@@ -215,11 +216,11 @@ public sealed class NestedEquivalenceTests
         var fields = TLayout.Fields.ToArray();
         var encodings = fields.SelectMany(f => f.Width == FieldWidth.Bits64 ? new ulong[] { f.Encoding, f.Encoding | 1 } : new ulong[] { f.Encoding }).ToArray();
         var rareOrGuest = fields.Where(f => f.Class is FieldClass.RareSync || f.Type == FieldType.GuestState).Select(f => (ulong)f.Encoding).ToArray();
-        // KVM writes an L2 WRMSR through to vmcs12 for guest fields a manifest may mark no-sync (PAT, DEBUGCTL, SYSENTER_*).
-        var writeThrough = fields.Where(f => f.Type == FieldType.GuestState && f.Encoding != 0x2800).ToArray();
-        var l2Writable = fields
-            .Where(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class != FieldClass.NoSync && f.Encoding != 0x4400)
-            .ToArray();
+        // The CPU's side comes from the SDM (CpuExitWrites) and the engine's declared L0 policy (L0KeptFields), never from
+        // the manifest's classes: an exit may write any field of the layout an exit saves, L0 writes through the fields it
+        // keeps current. Whether vmcs12's VM-exit controls ask for a conditional field is decided when the event replays.
+        var writeThrough = fields.Where(f => CpuSide.L0WritesThrough(f, ulong.MaxValue)).ToArray();
+        var l2Writable = fields.Where(f => CpuSide.CpuMayWriteOnExit(f, ulong.MaxValue)).ToArray();
         var value = Gen.OneOf(Gen.ULong, Gen.Const(0UL), Gen.ULong[0, 0xFFFF], Gen.Const(ulong.MaxValue));
         var shadowed = TLayout.ReadWriteEncodings.ToArray().Concat(TLayout.ReadOnlyEncodings.ToArray()).Select(e => (ulong)e).ToArray();
         var encoding = Gen.Frequency(
@@ -230,9 +231,18 @@ public sealed class NestedEquivalenceTests
         // documented divergence (see ShadowRwArBytesAreTheOneKnownDivergence), so only values the mask keeps are drawn there.
         var shadowRwArBytes = fields.Where(f => f.Class == FieldClass.ShadowRw && f.Encoding is >= 0x4814 and <= 0x4822).Select(f => (ulong)f.Encoding).ToHashSet();
 
+        // Half the VM-exit controls L1 writes ask for every save the SDM gates (bits 2, 18, 20, 22, 30).
+        var exitControls = Gen.Frequency((1, Gen.ULong), (1, Gen.ULong.Select(v => v | SaveAll)));
+
         Gen<Event> Exits(ulong features) =>
             Gen.Select(Gen.OneOfConst(l2Writable.Where(f => f.FeatureMask == 0 || (features & f.FeatureMask) != 0).ToArray()), value)
                 .Select(t => new FieldWrite(t.Item1.Encoding, t.Item2)).Array[0, 6].Select(w => (Event)new Exit(w));
+
+        // A layout with no field L0 keeps current (minimal.vmcs) gets more exits instead.
+        Gen<Event> Throughs(ulong features) =>
+            writeThrough.Where(x => x.FeatureMask == 0 || (features & x.FeatureMask) != 0).ToArray() is { Length: > 0 } present
+                ? Gen.Select(Gen.OneOfConst(present), value).Select(t => (Event)new WriteThrough(t.Item1.Encoding, t.Item2))
+                : Exits(features);
 
         var features = Gen.ULong[0, TLayout.AllFeatures].Select(f => Gen.Frequency((3, Gen.Const(TLayout.AllFeatures)), (1, Gen.Const(f & TLayout.AllFeatures)))).SelectMany(g => g);
         var vmwriteAny = vmwriteAnyVaries ? Gen.Bool : Gen.Const(TLayout.VmwriteAny);
@@ -243,6 +253,7 @@ public sealed class NestedEquivalenceTests
             (1, Gen.Const(Array.Empty<Event>())));
         return Gen.Select(features, vmwriteAny, prologue).SelectMany((f, any, start) =>
             Gen.Frequency(
+                    (1, exitControls.Select(v => (Event)new Write(CpuExitWrites.VmExitControls, v))),
                     (6, encoding.Select(e => (Event)new Read(e))),
                     (6, Gen.Select(encoding, value).Select(t => (Event)new Write(t.Item1, shadowRwArBytes.Contains(t.Item1) ? t.Item2 & 0x1F0FF : t.Item2))),
                     (2, address.Select(a => (Event)new PtrLd(a))),
@@ -254,8 +265,7 @@ public sealed class NestedEquivalenceTests
                     (1, Gen.Const((Event)new PtrSt())),
                     (1, Gen.OneOfConst(Vmxon, RegionA, Misaligned, Missing).Select(a => (Event)new VmxOn(a))),
                     (1, Gen.Frequency((1, Gen.Const((Event)new VmxOff())), (3, Gen.Const((Event)new Reimport())))),
-                    (2, Gen.Select(Gen.OneOfConst(writeThrough.Where(x => x.FeatureMask == 0 || (f & x.FeatureMask) != 0).ToArray()), value)
-                        .Select(t => (Event)new WriteThrough(t.Item1.Encoding, t.Item2))))
+                    (2, Throughs(f)))
                 .Array[1, 50]
                 .Select(events => new Scenario(f, any, start.Concat(events).ToArray())));
     }
@@ -295,12 +305,12 @@ public sealed class NestedEquivalenceTests
                 Clear c when !inL2 => (engine.L1VmClear(c.Address).ToString(), reference.L1VmClear(c.Address).ToString()),
                 Launch when !inL2 => (engine.L1VmLaunch().ToString(), reference.L1VmLaunch().ToString()),
                 Resume when !inL2 => (engine.L1VmResume().ToString(), reference.L1VmResume().ToString()),
-                Exit x when inL2 => ExitBoth(engine, reference, x.Writes),
+                Exit x when inL2 => ExitBoth(engine, reference, x.Writes.Where(w => CpuExitWrites.Saves(w.Encoding, ExitControlsOf(reference))).ToArray()),
                 Export => (StateDifference(engine.ExportNestedState(), saved = reference.ExportNestedState()), null),
                 PtrSt when !inL2 => (ReadText(engine.L1VmPtrSt(out var a), a), ReadText(reference.L1VmPtrSt(out var b), b)),
                 VmxOn v when !inL2 => (engine.L1VmxOn(v.Address).ToString(), reference.L1VmxOn(v.Address).ToString()),
                 VmxOff when !inL2 => (engine.L1VmxOff().ToString(), reference.L1VmxOff().ToString()),
-                WriteThrough t when inL2 => WriteThroughBoth(engine, reference, t),
+                WriteThrough t when inL2 && L0KeptFields.TryGet(t.Encoding, out var kept) && CpuExitWrites.Holds(kept.Condition, ExitControlsOf(reference)) => WriteThroughBoth(engine, reference, t),
                 Reimport => ReimportBoth(engine, reference, ref saved),
                 _ => (null, null),
             };
@@ -314,6 +324,10 @@ public sealed class NestedEquivalenceTests
         coverage?.Add(((ICountedEngine)engine).Counters);
         return final is null ? null : "final export: " + final;
     }
+
+    /// <summary>vmcs12's VM-exit controls as L1 left them (a layout without the field: every save asked for).</summary>
+    private static ulong ExitControlsOf(IVmcs12Peek reference) =>
+        reference.TryPeekVmcs12(CpuExitWrites.VmExitControls, out var controls) ? controls : ulong.MaxValue;
 
     private static string ReadText(VmxResult result, ulong value) => $"{result} 0x{value:X}";
 

@@ -217,3 +217,21 @@ static class L0KeptFields
     /// <summary>Whether L0 keeps the field current in vmcs12 while L2 runs.</summary>
     public static bool KeepsCurrent(uint encoding) => ByEncoding.ContainsKey(encoding & ~1u);
 }
+
+/// <summary>
+/// Guest fields whose vmcs02 copy is L0's own, never L1's: KVM's <c>prepare_vmcs02_constant_state</c> (nested.c) writes
+/// -1 into vmcs02's VMCS_LINK_POINTER and L0's own page-modification-log head into its GUEST_PML_INDEX (L0 logs L2's
+/// writes for its own dirty tracking; L1's log is emulated, <see cref="L0KeptFields"/>). So neither is ever read back
+/// from vmcs02 into vmcs12 on a nested exit, whatever the manifest's class; <c>sync_vmcs02_to_vmcs12</c> has no read of either.
+/// </summary>
+#if VMCSGEN_GENERATOR
+internal
+#else
+public
+#endif
+static class L0OwnedInVmcs02
+{
+    public const uint VmcsLinkPointer = 0x2800, GuestPmlIndex = 0x0812;
+
+    public static bool Contains(uint encoding) => (encoding & ~1u) is VmcsLinkPointer or GuestPmlIndex;
+}

@@ -85,11 +85,7 @@ public static class VerifyCommand
         }
 
         var (path, text) = Load(o.Manifest!);
-        var compiled = ManifestCompiler.Compile(path, text);
-
-        // Recompiling a layout the runtime already holds (kvm) makes the compiler warn CS0436 about the duplicate types:
-        // an artifact of compiling in process, not a finding about the manifest.
-        compiled = compiled with { Diagnostics = compiled.Diagnostics.Where(d => !d.Contains(" warning CS0436:", StringComparison.Ordinal)).ToList() };
+        var compiled = Compile(path, text);
         var ids = compiled.Diagnostics.Select(IdOf).Where(id => id is not null).Select(id => id!).ToList();
         var json = o.Format == "json";
         if (!json)
@@ -141,6 +137,16 @@ public static class VerifyCommand
         }
 
         return report.Clean ? Program.Ran : Unsound;
+    }
+
+    /// <summary>
+    /// The manifest compiled in process, without the compiler's CS0436 warnings: recompiling a layout the runtime already
+    /// holds (kvm) duplicates its types, an artifact of compiling in process, not a finding about the manifest.
+    /// </summary>
+    public static CompiledManifest Compile(string path, string text)
+    {
+        var compiled = ManifestCompiler.Compile(path, text);
+        return compiled with { Diagnostics = compiled.Diagnostics.Where(d => !d.Contains(" warning CS0436:", StringComparison.Ordinal)).ToList() };
     }
 
     /// <summary>A file, or a manifest shipped in fields/ by name (with or without .vmcs).</summary>

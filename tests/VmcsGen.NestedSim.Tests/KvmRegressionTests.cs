@@ -100,7 +100,7 @@ public sealed class KvmRegressionTests
         Console.SetOut(output);
         try
         {
-            return (VerifyCommand.Run(args), output.ToString());
+            return (VmcsGen.Samples.NestedSim.Cli.SimApp.Execute(["verify", .. args]), output.ToString());
         }
         finally
         {
@@ -141,7 +141,8 @@ public sealed class KvmRegressionTests
     public void VerifyRefusesBadInputWithOneLine()
     {
         Assert.That(() => RunVerify("--manifest", "/nonexistent/x.vmcs"), Throws.ArgumentException.With.Message.StartsWith("--manifest /nonexistent/x.vmcs: neither a shipped manifest"));
-        Assert.That(() => RunVerify("--manifest", "kvm", "--sequences", "0"), Throws.ArgumentException.With.Message.StartsWith("--sequences takes"));
+        Assert.That(() => RunVerify("--manifest", "kvm", "--sequences", "0"), Throws.ArgumentException.With.Message.StartsWith("--sequences takes a whole number of sequences from 1 to 1,000,000, got '0'"));
+        Assert.That(() => RunVerify("--manifest", "kvm", "--format", "csv"), Throws.ArgumentException.With.Message.StartsWith("--format takes table or json"));
         Assert.That(() => RunVerify(), Throws.ArgumentException.With.Message.EqualTo("verify needs --manifest NAME|FILE"));
     }
 

@@ -9,45 +9,10 @@ using VmcsGen.Samples.NestedSim.Advisor;
 
 namespace VmcsGen.Samples.NestedSim.Verify;
 
-/// <summary>verify's options; every mistake is one line naming the option.</summary>
-public sealed record VerifyOptions(string? Manifest, int Sequences, int Seed, string Format, bool Help)
+/// <summary>verify's options, as the command line (Cli/VerifyVerb.cs) checked them.</summary>
+public sealed record VerifyOptions(string Manifest, int Sequences, int Seed, string Format)
 {
     public const int MaxSequences = 1_000_000;
-
-    public static VerifyOptions Parse(string[] args)
-    {
-        string? manifest = null;
-        int sequences = ManifestVerifier.DefaultSequences, seed = 1;
-        var format = "table";
-        var help = false;
-        var reader = new ArgReader(args);
-        while (reader.Next() is { } arg)
-        {
-            switch (arg)
-            {
-                case "--manifest": manifest = reader.Value(); break;
-                case "--sequences": sequences = reader.Number("a whole number of sequences", 1, MaxSequences); break;
-                case "--seed": seed = reader.Number("a whole number", 0, int.MaxValue); break;
-                case "--format":
-                    format = reader.Value();
-                    if (format is not ("table" or "json"))
-                    {
-                        throw new ArgumentException($"--format takes table or json, got '{CostModel.Truncate(format)}'");
-                    }
-
-                    break;
-                case "-h" or "--help": help = true; break;
-                default: throw new ArgumentException($"verify: unknown argument '{CostModel.Truncate(arg)}' (try verify --help)");
-            }
-        }
-
-        if (!help && manifest is null)
-        {
-            throw new ArgumentException("verify needs --manifest NAME|FILE");
-        }
-
-        return new VerifyOptions(manifest, sequences, seed, format, help);
-    }
 }
 
 /// <summary>
@@ -58,33 +23,10 @@ public static class VerifyCommand
 {
     public const int Unsound = 1;
 
-    public const string Usage = """
-        usage: dotnet run --project samples/NestedSim -c Release -- verify --manifest NAME|FILE [--sequences N] [--seed S] [--format json]
-
-        Compiles the manifest with the VmcsGen generator (its diagnostics first), then replays random sequences of L1
-        instructions, L2 exits and L2 WRMSRs on the engine built from it and on the naive reference engine. The CPU's side
-        is the SDM's (what a VM exit saves, under vmcs12's VM-exit controls) and the engine's L0 policy (the fields L0
-        keeps current by intercepting L2's writes), never the manifest's classes: a class that lets L1 read a stale
-        field diverges. The first divergence is minimised to a short event list naming the field and its class.
-
-          --manifest NAME|FILE  a manifest shipped in fields/ (kvm, kvm-2018, ...) or any .vmcs file
-          --sequences N         random sequences, 1 to 1,000,000 (default 2000)
-          --seed S              seed (default 1); the same seed replays the same sequences
-          --format table|json   text (default) or JSON: manifest, sequences, events, divergences, diagnostics, excluded, first
-
-        Exit status: 0 clean; 1 unsound (a generator error, or the engine diverged from the reference); 2 bad input.
-        """;
-
-    public static int Run(string[] args)
+    public static int Run(VerifyOptions o)
     {
-        var o = VerifyOptions.Parse(args);
-        if (o.Help)
-        {
-            Console.WriteLine(Usage);
-            return Program.Ran;
-        }
-
-        var (path, text) = Load(o.Manifest!);
+        ArgumentNullException.ThrowIfNull(o);
+        var (path, text) = Load(o.Manifest);
         var compiled = Compile(path, text);
         var ids = compiled.Diagnostics.Select(IdOf).Where(id => id is not null).Select(id => id!).ToList();
         var json = o.Format == "json";

@@ -146,6 +146,21 @@ public sealed class KvmRegressionTests
         Assert.That(() => RunVerify(), Throws.ArgumentException.With.Message.EqualTo("verify needs --manifest NAME|FILE"));
     }
 
+    /// <summary>
+    /// The advisor's safety check draws the CPU's side from the SDM too: before issue #27 it wrote only fields the manifest
+    /// syncs, so a no-sync GUEST_IA32_EFER passed it; now the exit writes EFER (under "save IA32_EFER") and it diverges.
+    /// </summary>
+    [Test]
+    public void TheSafetyCheckCatchesANoSyncFieldTheCpuSaves()
+    {
+        var compiled = VerifyCommand.Compile("efer.vmcs", Edit("GUEST_IA32_EFER", null, "no-sync"));
+        var report = SafetyCheck.Run(compiled.Layout!, 300, seed: 1);
+        TestContext.Out.WriteLine(report);
+        Assert.That(report.Safe, Is.False);
+        Assert.That(report.Divergence, Does.Contain("0x2806="), "an L2 exit saved EFER");
+        Assert.That(SafetyCheck.Run(VerifyCommand.Compile("kvm.vmcs", Kvm()).Layout!, 300, seed: 1).Safe, Is.True, "the shipped kvm.vmcs is safe under the same sequences");
+    }
+
     /// <summary>Issue #27's example: compare kvm against kvm with GUEST_IA32_EFER no-sync showed a 5-cycle saving.</summary>
     [Test]
     public void CompareRefusesToShowAnUnsoundManifestAsASaving()

@@ -49,7 +49,6 @@ public sealed class KvmRegressionTests
     [TestCase("cr3-readback-2013", "GUEST_CR3", "shadow-rw", "no-sync", "VMCS0126", true)]
     [TestCase("activity-state-2014", "GUEST_ACTIVITY_STATE", null, "no-sync", "VMCS0126", true)]
     [TestCase("dr7-2014", "GUEST_DR7", null, "no-sync", "VMCS0126", true)]
-    [TestCase("preemption-timer-2014", "VMX_PREEMPTION_TIMER_VALUE", "shadow-rw", "no-sync", "VMCS0126", true)]
     [TestCase("linear-address-2018", "GUEST_LINEAR_ADDRESS", "shadow-ro", "no-sync", "VMCS0126", true)]
     [TestCase("efer-issue27", "GUEST_IA32_EFER", null, "no-sync", "VMCS0126", true)]
     [TestCase("cs-ar-bytes-2019", "GUEST_CS_AR_BYTES", "shadow-ro", "shadow-rw", "VMCS0115", false)]

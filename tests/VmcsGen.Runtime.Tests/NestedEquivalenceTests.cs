@@ -138,7 +138,6 @@ public sealed class NestedEquivalenceTests
     [TestCase(0x640Au, TestName = "ForgettingGUEST_LINEAR_ADDRESSOnExitIsCaught")]
     [TestCase(0x2806u, TestName = "ForgettingGUEST_IA32_EFEROnExitIsCaught")]
     [TestCase(0x681Au, TestName = "ForgettingGUEST_DR7OnExitIsCaught")]
-    [TestCase(0x482Eu, TestName = "ForgettingVMX_PREEMPTION_TIMER_VALUEOnExitIsCaught")]
     [TestCase(0x0810u, TestName = "ForgettingGUEST_INTR_STATUSOnExitIsCaught")]
     [TestCase(0x4824u, TestName = "ForgettingGUEST_INTERRUPTIBILITY_INFOOnExitIsCaught")]
     public void AnEngineThatForgetsAnExitSavedFieldIsCaught(uint encoding)

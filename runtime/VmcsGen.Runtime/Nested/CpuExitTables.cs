@@ -184,8 +184,9 @@ readonly record struct L0KeptField(uint Encoding, string Name, ExitSaveCondition
 /// itself, because every change of them while L2 runs passes through L0 — an intercepted L2 WRMSR that L0 writes
 /// through to vmcs12 (arch/x86/kvm/vmx/vmx.c, <c>vmx_set_msr</c> with <c>is_guest_mode</c>: SYSENTER_CS/ESP/EIP,
 /// DEBUGCTL, PAT since the 2019 "VMX optimizations" series, BNDCFGS since 2022, PERF_GLOBAL_CTRL through the PMU's MSR
-/// intercept), or L0's emulation of L1's page-modification log (nested.c <c>nested_vmx_write_pml_buffer</c>: vmcs02's
-/// PML index is L0's own; vmcs12's is moved in software). The engine models these changes as
+/// intercept), L0's emulation of L1's page-modification log (nested.c <c>nested_vmx_write_pml_buffer</c>: vmcs02's
+/// PML index is L0's own; vmcs12's is moved in software), or L0's emulation of L1's VMX-preemption timer (an hrtimer;
+/// <c>sync_vmcs02_to_vmcs12</c> computes vmcs12's value with <c>vmx_get_preemption_timer_value</c>, no VMREAD). The engine models these changes as
 /// <c>INestedEngine.L2WriteThrough</c>. A <c>no-sync</c> guest or exit-information field that the CPU saves
 /// (<c>CpuExitWrites</c>) and that is not here lets L1 read a stale value after a nested exit: unsound.
 /// </summary>
@@ -206,6 +207,7 @@ static class L0KeptFields
         new(0x2808, "GUEST_IA32_PERF_GLOBAL_CTRL", ExitSaveCondition.SavePerfGlobalCtrl, "the PMU's intercepted WRMSR of MSR_CORE_PERF_GLOBAL_CTRL in guest mode"),
         new(0x2812, "GUEST_BNDCFGS", ExitSaveCondition.Always, "vmx_set_msr MSR_IA32_BNDCFGS in guest mode (2022)"),
         new(0x0812, "GUEST_PML_INDEX", ExitSaveCondition.Always, "nested_vmx_write_pml_buffer: L0 emulates L1's PML log and moves vmcs12's index"),
+        new(0x482E, "VMX_PREEMPTION_TIMER_VALUE", ExitSaveCondition.SavePreemptionTimer, "L0 emulates L1's preemption timer with an hrtimer and computes vmcs12's value at the exit (sync_vmcs02_to_vmcs12: vmx_get_preemption_timer_value)"),
     ];
 
     private static readonly Dictionary<uint, L0KeptField> ByEncoding = Table.ToDictionary(f => f.Encoding);

@@ -82,6 +82,8 @@ public sealed class KvmRegressionTests
 
     [TestCase("kvm")]
     [TestCase("kvm-2018")]
+    [TestCase("kvm-2017")]
+    [TestCase("ladder-2017-shadow-more")]
     [TestCase("minimal")]
     [TestCase("ladder-rare-sync")]
     [TestCase("ladder-ro-split")]

@@ -10,7 +10,7 @@ namespace VmcsGen.Samples.NestedSim.Cli;
 public sealed class VerifySettings : VerbSettings
 {
     [CommandOption("--manifest <NAME|FILE>")]
-    [Description("A manifest shipped in fields/ (kvm, kvm-2018, minimal, ladder-rare-sync, ladder-ro-split) or any .vmcs file.")]
+    [Description("A manifest shipped in fields/ (kvm, kvm-2018, kvm-2017, minimal, the ladder manifests) or any .vmcs file.")]
     public string? Manifest { get; set; }
 
     [CommandOption("--sequences <N>")]

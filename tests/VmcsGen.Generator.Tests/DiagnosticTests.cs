@@ -61,6 +61,7 @@ public sealed class DiagnosticTests
         yield return Error("VMCS0113", "(3,29)-(3,38)", Head + "VM_INSTRUCTION_ERROR 0x4400 shadow-ro\n");
         yield return Error("VMCS0114", "(35,12)-(35,21)", Head + Lines(33, k => $"F{k} 0x{0x6800 + (2 * k):x4} group=g{k}"));
         yield return Warning("VMCS0115", "(3,26)-(3,35)", Head + "GUEST_ES_AR_BYTES 0x4814 shadow-rw\n");
+        yield return Warning("VMCS0126", "(3,24)-(3,31)", Head + "GUEST_IA32_EFER 0x2806 no-sync\n");
         yield return Warning("VMCS0116", "(3,27)-(3,32)", Head + "GUEST_RIP 0x681e requires=apicv\n");
         yield return Warning("VMCS0117", "(67,12)-(67,21)", Head + Lines(65, k => $"F{k} 0x{0x6800 + (2 * k):x4} shadow-ro"));
         var features = "features " + string.Join(" ", Enumerable.Range(0, 65).Select(k => $"f{k}"));

@@ -22,6 +22,7 @@ public sealed class NestedEquivalenceTests
 {
     public const int Sequences = 10_000;
     private const ulong RegionA = 0x20000, RegionB = 0x21000, WrongRevision = 0x22000, Missing = 0x30000, Misaligned = 0x20010, Vmxon = 0x1000;
+    private const ulong SaveAll = (1ul << 2) | (1ul << 18) | (1ul << 20) | (1ul << 22) | (1ul << 30);
     private static readonly ulong[] Addresses = [RegionA, RegionA, RegionB, RegionB, WrongRevision, Missing, Misaligned, Vmxon];
     // Bits 63:15 set: the CPU exits even for a shadowed field and L0 fails it with 12 (SDM VMREAD/VMWRITE pseudocode;
     // KVM's get_vmcs12_field_offset returns -ENOENT for field >> 15).
@@ -129,6 +130,32 @@ public sealed class NestedEquivalenceTests
         TestContext.Out.WriteLine("Minimal failing sequence found:\n" + failure);
     }
 
+    /// <summary>
+    /// KVM bugs that forgot a field in the nested exit's save (the regression table in docs/KVM-REGRESSIONS.md), planted
+    /// in the engine: the property, whose CPU side comes from the SDM and not from the manifest, must catch each.
+    /// </summary>
+    [TestCase(0x4826u, TestName = "ForgettingGUEST_ACTIVITY_STATEOnExitIsCaught")]
+    [TestCase(0x640Au, TestName = "ForgettingGUEST_LINEAR_ADDRESSOnExitIsCaught")]
+    [TestCase(0x2806u, TestName = "ForgettingGUEST_IA32_EFEROnExitIsCaught")]
+    [TestCase(0x681Au, TestName = "ForgettingGUEST_DR7OnExitIsCaught")]
+    [TestCase(0x0810u, TestName = "ForgettingGUEST_INTR_STATUSOnExitIsCaught")]
+    [TestCase(0x4824u, TestName = "ForgettingGUEST_INTERRUPTIBILITY_INFOOnExitIsCaught")]
+    public void AnEngineThatForgetsAnExitSavedFieldIsCaught(uint encoding)
+    {
+        var failure = Check<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions(), Sequences, vmwriteAnyVaries: false, forget: encoding);
+        Assert.That(failure, Is.Not.Null, "the planted bug must make the engines diverge");
+        Assert.That(failure, Does.Contain("L2 exit").And.Contain($"0x{encoding:X4}="), "the minimal sequence has an exit that changes the field");
+        TestContext.Out.WriteLine("Minimal failing sequence found:\n" + failure);
+    }
+
+    [Test]
+    public void ForgettingAFieldL0KeepsCurrentIsNoBug()
+    {
+        // GUEST_IA32_PAT is no-sync in kvm.vmcs (KVM writes L2's WRMSR through): the exit never reads it, so "forgetting"
+        // it changes nothing, and the property must not cry wolf.
+        Assert.That(Check<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions(), Sequences / 5, vmwriteAnyVaries: false, forget: 0x2804), Is.Null);
+    }
+
     [Test]
     public void ShadowRwArBytesAreTheOneKnownDivergence()
     {
@@ -148,16 +175,16 @@ public sealed class NestedEquivalenceTests
     }
 
     /// <summary>Runs the property; returns null when it holds, else CsCheck's report with the shrunk sequence.</summary>
-    private static string? Check<TLayout, TControls>(NestedVmxOptions options, int iterations, bool vmwriteAnyVaries, Coverage? coverage = null, PlantedBug bug = PlantedBug.None)
+    private static string? Check<TLayout, TControls>(NestedVmxOptions options, int iterations, bool vmwriteAnyVaries, Coverage? coverage = null, PlantedBug bug = PlantedBug.None, uint forget = 0)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
         try
         {
             Scenarios<TLayout, TControls>(vmwriteAnyVaries).Sample(
-                scenario => Divergence<TLayout, TControls>(options, scenario, coverage, bug) is null,
+                scenario => Divergence<TLayout, TControls>(options, scenario, coverage, bug, forget) is null,
                 iter: iterations,
-                print: s => Minimize<TLayout, TControls>(options, s, bug) is var m ? m + "\n  diverged at: " + Divergence<TLayout, TControls>(options, m, bug: bug) : string.Empty);
+                print: s => Minimize<TLayout, TControls>(options, s, bug, forget) is var m ? m + "\n  diverged at: " + Divergence<TLayout, TControls>(options, m, bug: bug, forget: forget) : string.Empty);
             return null;
         }
         catch (CsCheckException e)
@@ -170,11 +197,11 @@ public sealed class NestedEquivalenceTests
     /// CsCheck shrinks by size; this finishes the job by deleting events one at a time while the divergence remains
     /// (and dropping field writes of L2 exits), so the printed sequence has nothing left to remove.
     /// </summary>
-    private static Scenario Minimize<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, PlantedBug bug)
+    private static Scenario Minimize<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, PlantedBug bug, uint forget)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
-        bool Fails(Scenario s) => Divergence<TLayout, TControls>(options, s, bug: bug) is not null;
+        bool Fails(Scenario s) => Divergence<TLayout, TControls>(options, s, bug: bug, forget: forget) is not null;
         var current = scenario;
         for (var changed = true; changed;)
         {
@@ -215,11 +242,11 @@ public sealed class NestedEquivalenceTests
         var fields = TLayout.Fields.ToArray();
         var encodings = fields.SelectMany(f => f.Width == FieldWidth.Bits64 ? new ulong[] { f.Encoding, f.Encoding | 1 } : new ulong[] { f.Encoding }).ToArray();
         var rareOrGuest = fields.Where(f => f.Class is FieldClass.RareSync || f.Type == FieldType.GuestState).Select(f => (ulong)f.Encoding).ToArray();
-        // KVM writes an L2 WRMSR through to vmcs12 for guest fields a manifest may mark no-sync (PAT, DEBUGCTL, SYSENTER_*).
-        var writeThrough = fields.Where(f => f.Type == FieldType.GuestState && f.Encoding != 0x2800).ToArray();
-        var l2Writable = fields
-            .Where(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class != FieldClass.NoSync && f.Encoding != 0x4400)
-            .ToArray();
+        // The CPU's side comes from the SDM (CpuExitWrites) and the engine's declared L0 policy (L0KeptFields), never from
+        // the manifest's classes: an exit may write any field of the layout an exit saves, L0 writes through the fields it
+        // keeps current. Whether vmcs12's VM-exit controls ask for a conditional field is decided when the event replays.
+        var writeThrough = fields.Where(f => CpuSide.L0WritesThrough(f, ulong.MaxValue)).ToArray();
+        var l2Writable = fields.Where(f => CpuSide.CpuMayWriteOnExit(f, ulong.MaxValue)).ToArray();
         var value = Gen.OneOf(Gen.ULong, Gen.Const(0UL), Gen.ULong[0, 0xFFFF], Gen.Const(ulong.MaxValue));
         var shadowed = TLayout.ReadWriteEncodings.ToArray().Concat(TLayout.ReadOnlyEncodings.ToArray()).Select(e => (ulong)e).ToArray();
         var encoding = Gen.Frequency(
@@ -230,9 +257,18 @@ public sealed class NestedEquivalenceTests
         // documented divergence (see ShadowRwArBytesAreTheOneKnownDivergence), so only values the mask keeps are drawn there.
         var shadowRwArBytes = fields.Where(f => f.Class == FieldClass.ShadowRw && f.Encoding is >= 0x4814 and <= 0x4822).Select(f => (ulong)f.Encoding).ToHashSet();
 
+        // Half the VM-exit controls L1 writes ask for every save the SDM gates (bits 2, 18, 20, 22, 30).
+        var exitControls = Gen.Frequency((1, Gen.ULong), (1, Gen.ULong.Select(v => v | SaveAll)));
+
         Gen<Event> Exits(ulong features) =>
             Gen.Select(Gen.OneOfConst(l2Writable.Where(f => f.FeatureMask == 0 || (features & f.FeatureMask) != 0).ToArray()), value)
                 .Select(t => new FieldWrite(t.Item1.Encoding, t.Item2)).Array[0, 6].Select(w => (Event)new Exit(w));
+
+        // A layout with no field L0 keeps current (minimal.vmcs) gets more exits instead.
+        Gen<Event> Throughs(ulong features) =>
+            writeThrough.Where(x => x.FeatureMask == 0 || (features & x.FeatureMask) != 0).ToArray() is { Length: > 0 } present
+                ? Gen.Select(Gen.OneOfConst(present), value).Select(t => (Event)new WriteThrough(t.Item1.Encoding, t.Item2))
+                : Exits(features);
 
         var features = Gen.ULong[0, TLayout.AllFeatures].Select(f => Gen.Frequency((3, Gen.Const(TLayout.AllFeatures)), (1, Gen.Const(f & TLayout.AllFeatures)))).SelectMany(g => g);
         var vmwriteAny = vmwriteAnyVaries ? Gen.Bool : Gen.Const(TLayout.VmwriteAny);
@@ -243,6 +279,7 @@ public sealed class NestedEquivalenceTests
             (1, Gen.Const(Array.Empty<Event>())));
         return Gen.Select(features, vmwriteAny, prologue).SelectMany((f, any, start) =>
             Gen.Frequency(
+                    (1, exitControls.Select(v => (Event)new Write(CpuExitWrites.VmExitControls, v))),
                     (6, encoding.Select(e => (Event)new Read(e))),
                     (6, Gen.Select(encoding, value).Select(t => (Event)new Write(t.Item1, shadowRwArBytes.Contains(t.Item1) ? t.Item2 & 0x1F0FF : t.Item2))),
                     (2, address.Select(a => (Event)new PtrLd(a))),
@@ -254,21 +291,20 @@ public sealed class NestedEquivalenceTests
                     (1, Gen.Const((Event)new PtrSt())),
                     (1, Gen.OneOfConst(Vmxon, RegionA, Misaligned, Missing).Select(a => (Event)new VmxOn(a))),
                     (1, Gen.Frequency((1, Gen.Const((Event)new VmxOff())), (3, Gen.Const((Event)new Reimport())))),
-                    (2, Gen.Select(Gen.OneOfConst(writeThrough.Where(x => x.FeatureMask == 0 || (f & x.FeatureMask) != 0).ToArray()), value)
-                        .Select(t => (Event)new WriteThrough(t.Item1.Encoding, t.Item2))))
+                    (2, Throughs(f)))
                 .Array[1, 50]
                 .Select(events => new Scenario(f, any, start.Concat(events).ToArray())));
     }
 
     /// <summary>Replays the scenario on both engines; null if they agree throughout, else where and how they differ.</summary>
-    private static string? Divergence<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, Coverage? coverage = null, PlantedBug bug = PlantedBug.None)
+    private static string? Divergence<TLayout, TControls>(NestedVmxOptions options, Scenario scenario, Coverage? coverage = null, PlantedBug bug = PlantedBug.None, uint forget = 0)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
         var effective = options with { Features = scenario.Features, L1VmwriteAny = scenario.VmwriteAny };
-        INestedEngine engine = bug == PlantedBug.None
+        INestedEngine engine = bug == PlantedBug.None && forget == 0
             ? SoftwareNested.Create<TLayout, TControls>(effective).Engine
-            : Mutant.Create<TLayout, TControls>(effective, bug);
+            : Mutant.Create<TLayout, TControls>(effective, bug, forget);
         var reference = SoftwareNested.CreateReference<TLayout, TControls>(effective);
         foreach (var memory in new[] { engine.Memory, reference.Memory })
         {
@@ -295,12 +331,12 @@ public sealed class NestedEquivalenceTests
                 Clear c when !inL2 => (engine.L1VmClear(c.Address).ToString(), reference.L1VmClear(c.Address).ToString()),
                 Launch when !inL2 => (engine.L1VmLaunch().ToString(), reference.L1VmLaunch().ToString()),
                 Resume when !inL2 => (engine.L1VmResume().ToString(), reference.L1VmResume().ToString()),
-                Exit x when inL2 => ExitBoth(engine, reference, x.Writes),
+                Exit x when inL2 => ExitBoth(engine, reference, x.Writes.Where(w => CpuExitWrites.Saves(w.Encoding, ExitControlsOf(reference))).ToArray()),
                 Export => (StateDifference(engine.ExportNestedState(), saved = reference.ExportNestedState()), null),
                 PtrSt when !inL2 => (ReadText(engine.L1VmPtrSt(out var a), a), ReadText(reference.L1VmPtrSt(out var b), b)),
                 VmxOn v when !inL2 => (engine.L1VmxOn(v.Address).ToString(), reference.L1VmxOn(v.Address).ToString()),
                 VmxOff when !inL2 => (engine.L1VmxOff().ToString(), reference.L1VmxOff().ToString()),
-                WriteThrough t when inL2 => WriteThroughBoth(engine, reference, t),
+                WriteThrough t when inL2 && L0KeptFields.TryGet(t.Encoding, out var kept) && CpuExitWrites.Holds(kept.Condition, ExitControlsOf(reference)) => WriteThroughBoth(engine, reference, t),
                 Reimport => ReimportBoth(engine, reference, ref saved),
                 _ => (null, null),
             };
@@ -314,6 +350,10 @@ public sealed class NestedEquivalenceTests
         coverage?.Add(((ICountedEngine)engine).Counters);
         return final is null ? null : "final export: " + final;
     }
+
+    /// <summary>vmcs12's VM-exit controls as L1 left them (a layout without the field: every save asked for).</summary>
+    private static ulong ExitControlsOf(IVmcs12Peek reference) =>
+        reference.TryPeekVmcs12(CpuExitWrites.VmExitControls, out var controls) ? controls : ulong.MaxValue;
 
     private static string ReadText(VmxResult result, ulong value) => $"{result} 0x{value:X}";
 

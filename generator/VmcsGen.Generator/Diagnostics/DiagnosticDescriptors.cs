@@ -170,6 +170,10 @@ internal static class DiagnosticDescriptors
         "VMCS0125", "Field named like a derived _HIGH form",
         "Field {0} is named like the _HIGH form of 64-bit field {1}, which the generator derives itself (encoding 0x{2}); rename the field");
 
+    public static readonly DiagnosticDescriptor UnsoundNoSync = Warning(
+        "VMCS0126", "no-sync on a field the CPU saves on VM exit",
+        "Field {0} is no-sync, but a VM exit saves it (SDM {1}{2}) and L0 does not keep it current while L2 runs: after a nested exit L1 would read a stale value; use sync, rare-sync, shadow-ro or shadow-rw");
+
     // ---- VMCS02xx: control shadows ----
     public static readonly DiagnosticDescriptor ControlShadowNotControl = Error(
         "VMCS0201", "control-shadow on a non-control field",

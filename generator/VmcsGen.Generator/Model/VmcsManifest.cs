@@ -54,9 +54,13 @@ internal sealed record VmcsManifest(
     /// <summary>shadow-ro fields: read by L1 without an exit; copied vmcs12 → shadow only.</summary>
     public EquatableArray<FieldSpec> ShadowReadOnly { get; } = Fields.Where(f => f.Class == FieldClass.ShadowRo).ToEquatableArray();
 
-    /// <summary>Copied vmcs02 → vmcs12 on every nested exit: guest-state and exit-information fields that are shadowed or sync.</summary>
+    /// <summary>
+    /// Copied vmcs02 → vmcs12 on every nested exit: guest-state and exit-information fields that are shadowed or sync,
+    /// except the two whose vmcs02 copy is L0's own (<see cref="L0OwnedInVmcs02"/>: VMCS_LINK_POINTER, GUEST_PML_INDEX).
+    /// </summary>
     public EquatableArray<FieldSpec> EveryExitSync { get; } = Fields
         .Where(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync)
+        .Where(f => !L0OwnedInVmcs02.Contains(f.Encoding))
         .ToEquatableArray();
 
     /// <summary>rare-sync fields: copied vmcs02 → vmcs12 only when somebody needs them.</summary>

@@ -151,6 +151,14 @@ internal static partial class ManifestBinder
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShadowRwArBytes, classLocation, name));
         }
 
+        // The CPU's side (CpuExitTables.cs, shared with the runtime): a field an exit saves must come back from vmcs02
+        // unless L0 keeps it current itself (KVM's WRMSR write-through, its PML emulation).
+        if (@class == FieldClass.NoSync && CpuExitWrites.TryGet(field.Encoding, out var saved) && !L0KeptFields.KeepsCurrent(field.Encoding))
+        {
+            var condition = saved.Condition == ExitSaveCondition.Always ? string.Empty : $", when vmcs12's VM-exit control {ConditionText(saved.Condition)} is 1";
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsoundNoSync, classLocation, name, saved.Sdm, condition));
+        }
+
         if (field.ControlShadowToken is { } controlShadow)
         {
             if (type != FieldType.Control)
@@ -163,6 +171,15 @@ internal static partial class ManifestBinder
             }
         }
     }
+
+    private static string ConditionText(ExitSaveCondition condition) => condition switch
+    {
+        ExitSaveCondition.SaveDebugControls => "'save debug controls'",
+        ExitSaveCondition.SaveIa32Pat => "'save IA32_PAT'",
+        ExitSaveCondition.SaveIa32Efer => "'save IA32_EFER'",
+        ExitSaveCondition.SavePreemptionTimer => "'save VMX-preemption timer value'",
+        _ => "'save IA32_PERF_GLOBAL_CTRL'",
+    };
 
     private static void CheckShadowCount(List<PendingField> fields, List<DiagnosticInfo> diagnostics)
     {

@@ -525,7 +525,17 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         }
 
         _box.Counts.NestedExits++;
+#if VMCSGEN_MUTANTS
+        ulong forgotten = 0;
+        var forget = ForgetOnExit != 0 && TLayout.Read(_vmcs12, ForgetOnExit, out forgotten).IsSuccess;
+#endif
         Check(TLayout.SyncVmcs02ToVmcs12(ref _l0, _vmcs12, _features), "sync vmcs02 to vmcs12");
+#if VMCSGEN_MUTANTS
+        if (forget)
+        {
+            TLayout.Write(_vmcs12, ForgetOnExit, forgotten); // the field's every-exit read is missing
+        }
+#endif
         _rareStale = _hasRareFields;
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");

@@ -9,7 +9,7 @@ namespace VmcsGen.Nested;
 /// copies every guest-state and exit-information field back. For any sequence of events it must give L1 the same values
 /// and outcomes as <see cref="NestedVmx{TLayout, TControls, TBackend}"/>, and the same vmcs12 bytes.
 /// </summary>
-public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEngine
+public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEngine, IVmcs12Peek
     where TLayout : IVmcsLayout<TControls>
     where TControls : struct
     where TBackend : struct, INestedVmcs
@@ -61,6 +61,13 @@ public sealed class ReferenceNestedVmx<TLayout, TControls, TBackend> : INestedEn
     public L1Memory Memory { get; }
 
     public bool InL2 => _inL2;
+
+    /// <summary>The current vmcs12's field as the reference holds it (always up to date: it has no lazy state).</summary>
+    public bool TryPeekVmcs12(uint encoding, out ulong value)
+    {
+        value = 0;
+        return _current != InvalidPointer && TLayout.TryGetField(encoding, out _) && TLayout.Read(_vmcs12, encoding, out value).IsSuccess;
+    }
 
     public VmxResult L1VmRead(ulong encoding, out ulong value)
     {

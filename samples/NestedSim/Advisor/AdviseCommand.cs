@@ -113,6 +113,12 @@ public static class AdviseCommand
     internal static int Advise(AdviseOptions o)
     {
         var input = LoadManifest(o.Manifest ?? throw new ArgumentException("advise needs --manifest NAME|FILE (e.g. --manifest kvm-2018)"));
+        if (Unsound(input) is { } unsoundInput)
+        {
+            Console.Error.WriteLine($"NestedSim: advise: {unsoundInput}; no proposal is made from an unsound manifest");
+            return Refused;
+        }
+
         var names = Names(input.Layout);
         var workloads = LoadWorkloads(o, names);
         var costs = Program.Costs(o.CostsFile, o.Costs);
@@ -346,6 +352,15 @@ public static class AdviseCommand
 
         var a = LoadManifest(o.Positional[0]);
         var b = LoadManifest(o.Positional[1]);
+        foreach (var input in new[] { a, b })
+        {
+            // A cheaper manifest that lets L1 read stale state is no saving: refuse to show it as one.
+            if (Unsound(input) is { } unsound)
+            {
+                Console.Error.WriteLine($"NestedSim: compare: {unsound}; no costs are compared for an unsound manifest");
+                return Refused;
+            }
+        }
         var onlyA = a.Classification.Fields.Select(f => f.Name).Except(b.Classification.Fields.Select(f => f.Name)).ToList();
         var onlyB = b.Classification.Fields.Select(f => f.Name).Except(a.Classification.Fields.Select(f => f.Name)).ToList();
         if (onlyA.Count + onlyB.Count > 0 || a.Classification.Fields.Zip(b.Classification.Fields).Any(p => p.First.Encoding != p.Second.Encoding))
@@ -370,6 +385,18 @@ public static class AdviseCommand
         PrintWorkloads(console, advice, "A", "B");
         PrintChanges(console, advice.Changes, "B");
         return Program.Ran;
+    }
+
+    /// <summary>
+    /// Null, or why the manifest is unsound on the CPU's side (the SDM's exit saves and the engine's L0 policy, the same
+    /// check as warning VMCS0126): a no-sync field that a VM exit saves and L0 does not keep current.
+    /// </summary>
+    public static string? Unsound(ManifestInput input)
+    {
+        var unsound = CpuSide.UnsoundNoSync(input.Layout.Fields);
+        return unsound.Count == 0
+            ? null
+            : $"{Path.GetFileName(input.Path)} marks {string.Join(", ", unsound.Select(f => f.Name))} no-sync, but a VM exit saves {(unsound.Count == 1 ? "it" : "them")} and L0 does not keep {(unsound.Count == 1 ? "it" : "them")} current (warning VMCS0126; verify --manifest {input.Path} shows the divergence)";
     }
 
     internal static int Record(AdviseOptions o)

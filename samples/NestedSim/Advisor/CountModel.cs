@@ -169,7 +169,9 @@ public sealed class CountModel
         var fields = classification.Fields;
         var groupNames = fields.Where(f => f.Class != FieldClass.ShadowRw).Select(f => f.Group ?? string.Empty).Distinct().OrderBy(g => g, StringComparer.Ordinal).ToList();
         _groupBit = fields.Select(f => f.Class == FieldClass.ShadowRw ? 0u : 1u << groupNames.IndexOf(f.Group ?? string.Empty)).ToArray();
-        _everyExit = fields.Count(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync);
+        // As VmcsManifest.EveryExitSync: the fields whose vmcs02 copy is L0's own (VMCS_LINK_POINTER, GUEST_PML_INDEX) never come back.
+        _everyExit = fields.Count(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync
+            && !VmcsGen.Nested.L0OwnedInVmcs02.Contains(f.Encoding));
         _rare = fields.Count(f => f.Class == FieldClass.RareSync);
         _readWrite = fields.Count(f => f.Class == FieldClass.ShadowRw);
         _readOnly = fields.Count(f => f.Class == FieldClass.ShadowRo);

@@ -35,12 +35,11 @@ public static class SafetyCheck
         var encodings = fields.Select(f => (ulong)f.Encoding).Concat(new ulong[] { 0x0030, 0x8000, 0x1_681E }).ToArray();
         var shadowed = fields.Where(f => f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo).Select(f => (ulong)f.Encoding).ToArray();
         var rare = fields.Where(f => f.Class == FieldClass.RareSync).Select(f => (ulong)f.Encoding).ToArray();
-        // What the CPU writes at an L2 exit: guest and exit-information fields, except no-sync ones (L0 writes those
-        // through where it intercepts the change) and VM_INSTRUCTION_ERROR (L0's).
-        var l2Writable = fields
-            .Where(f => !f.IsHigh && f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class != FieldClass.NoSync && f.Encoding != VmcsEncoding.VmInstructionError)
-            .Select(f => f.Encoding).ToArray();
-        var writeThrough = fields.Where(f => !f.IsHigh && f.Type == FieldType.GuestState && f.Encoding != VmcsEncoding.VmcsLinkPointer).Select(f => f.Encoding).ToArray();
+        // What the CPU writes at an L2 exit comes from the SDM (CpuExitWrites: what an exit saves, filtered at the exit by
+        // vmcs12's VM-exit controls), and what L0 writes through from the engine's policy (L0KeptFields), never from the
+        // manifest's classes: a no-sync field the CPU changes unseen by L0 leaves vmcs12 stale, which the reference is not.
+        var l2Writable = fields.Where(f => CpuSide.CpuMayWriteOnExit(f, ulong.MaxValue)).Select(f => f.Encoding).ToArray();
+        var writeThrough = fields.Where(f => CpuSide.L0WritesThrough(f, ulong.MaxValue)).Select(f => f.Encoding).ToArray();
         var random = new Random(seed);
         ulong Value() => random.Next(4) switch
         {
@@ -86,7 +85,12 @@ public static class SafetyCheck
                 return Equals(mine, theirs) ? null : $"sequence {s} (seed {seed}), after {string.Join("; ", log)}: engine {mine}, reference {theirs}";
             }
 
+            ulong ExitControls() => ((IVmcs12Peek)reference).TryPeekVmcs12(CpuExitWrites.VmExitControls, out var controls) ? controls : ulong.MaxValue;
             var divergence = Differ("VMPTRLD A", engine.L1VmPtrLd(RegionA), reference.L1VmPtrLd(RegionA));
+
+            // L1 asks for every save the SDM gates by a VM-exit control (bits 2, 18, 20, 22, 30) in most sequences.
+            var exitControls = random.Next(4) == 0 ? (ulong)random.Next() : 0x4054_0004ul | (ulong)random.Next();
+            divergence ??= Differ($"VMWRITE VM_EXIT_CONTROLS <- 0x{exitControls:X}", engine.L1VmWrite(CpuExitWrites.VmExitControls, exitControls), reference.L1VmWrite(CpuExitWrites.VmExitControls, exitControls));
             divergence ??= Differ("VMLAUNCH", engine.L1VmLaunch(), reference.L1VmLaunch());
             var length = 10 + random.Next(40);
             for (var i = 0; i < length && divergence is null; i++)
@@ -102,6 +106,11 @@ public static class SafetyCheck
                 {
                     // An L2 WRMSR L1 does not intercept: L0 writes the guest field through to vmcs12 and vmcs02.
                     var (through, throughValue) = (writeThrough[random.Next(writeThrough.Length)], Value());
+                    if (!L0KeptFields.TryGet(through, out var kept) || !CpuExitWrites.Holds(kept.Condition, ExitControls()))
+                    {
+                        continue; // KVM updates vmcs12 only when L1 asked for the save; the CPU would not save it either
+                    }
+
                     engine.L2WriteThrough(through, throughValue);
                     reference.L2WriteThrough(through, throughValue);
                     log.Add($"L2 WRMSR written through: 0x{through:X4} <- 0x{throughValue:X}");
@@ -110,7 +119,9 @@ public static class SafetyCheck
 
                 if (engine.InL2)
                 {
-                    var writes = Enumerable.Range(0, random.Next(6)).Select(_ => new FieldWrite(l2Writable[random.Next(l2Writable.Length)], Value())).ToArray();
+                    var saved = ExitControls();
+                    var writes = l2Writable.Length == 0 ? [] : Enumerable.Range(0, random.Next(6)).Select(_ => new FieldWrite(l2Writable[random.Next(l2Writable.Length)], Value()))
+                        .Where(w => CpuExitWrites.Saves(w.Encoding, saved)).ToArray();
                     engine.L2Exit(writes);
                     reference.L2Exit(writes);
                     exits++;

@@ -29,6 +29,7 @@ public static class SimApp
         CompareVerb.Add(config);
         RecordVerb.Add(config);
         ConvertVerb.Add(config);
+        VerifyVerb.Add(config);
     }
 
     /// <summary>
@@ -197,7 +198,8 @@ public static class SimApp
             new Text("    0  done" + Environment.NewLine),
             new Text("    2  bad input: one line naming the option, or file(line,col); nothing written" + Environment.NewLine),
             new Text("    3  ran, but a strategy failed L1 accesses of a workload (unfaithful)" + Environment.NewLine),
-            new Text("    4  advise: the proposal failed a check and is not recommended" + Environment.NewLine),
+            new Text("    1  verify: the manifest is unsound (a generator error, or its engine diverged from the reference)" + Environment.NewLine),
+            new Text("    4  advise: the proposal failed a check and is not recommended; advise, compare: a manifest is unsound (VMCS0126)" + Environment.NewLine),
         ];
     }
 }

@@ -24,16 +24,19 @@ internal enum PlantedBug
 public sealed partial class NestedVmx<TLayout, TControls, TBackend>
 {
     internal PlantedBug Bug { get; init; }
+
+    /// <summary>A field whose every-exit read back from vmcs02 is missing (0: none), as in KVM bugs that forgot one.</summary>
+    internal uint ForgetOnExit { get; init; }
 }
 
 internal static class Mutant
 {
     /// <summary>As <see cref="SoftwareNested.Create{TLayout, TControls}"/>, with the mutant engine and its bug.</summary>
-    public static NestedVmx<TLayout, TControls, SoftwareVmcs> Create<TLayout, TControls>(NestedVmxOptions options, PlantedBug bug)
+    public static NestedVmx<TLayout, TControls, SoftwareVmcs> Create<TLayout, TControls>(NestedVmxOptions options, PlantedBug bug, uint forgetOnExit = 0)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {
         var cpu = SoftwareNested.CreateProcessor();
-        return new NestedVmx<TLayout, TControls, SoftwareVmcs>(cpu.Vmcs, SoftwareNested.Vmcs01, SoftwareNested.Vmcs02, SoftwareNested.Shadow, options) { Bug = bug };
+        return new NestedVmx<TLayout, TControls, SoftwareVmcs>(cpu.Vmcs, SoftwareNested.Vmcs01, SoftwareNested.Vmcs02, SoftwareNested.Shadow, options) { Bug = bug, ForgetOnExit = forgetOnExit };
     }
 }

@@ -6,13 +6,13 @@
 namespace VmcsGen.Layouts.Kvm;
 
 /// <summary>
-/// The nested VM-exit side of the Kvm layout: 32 fields copied from vmcs02 to vmcs12 on every exit,
+/// The nested VM-exit side of the Kvm layout: 31 fields copied from vmcs02 to vmcs12 on every exit,
 /// 35 rare fields copied only when somebody needs them, and the rare-set-stale flag.
 /// </summary>
 [global::System.CodeDom.Compiler.GeneratedCode("VmcsGen", "%VERSION%")]
 public struct ExitSync
 {
-    public const int EveryExitCount = 32;
+    public const int EveryExitCount = 31;
     public const int RareCount = 35;
 
     /// <summary>True when vmcs12's rare fields may be older than vmcs02's (set on every nested exit).</summary>
@@ -109,11 +109,6 @@ public struct ExitSync
             {
                 result = result.Then(backend.VmRead(0x0810, out value));
                 vmcs12.GuestIntrStatus = (ushort)value;
-            }
-            if ((available & Features.Pml) != 0)
-            {
-                result = result.Then(backend.VmRead(0x0812, out value));
-                vmcs12.GuestPmlIndex = (ushort)value;
             }
             if ((available & Features.PreemptionTimer) != 0)
             {

@@ -6,13 +6,13 @@
 namespace VmcsGen.Layouts.Kvm2018;
 
 /// <summary>
-/// The nested VM-exit side of the Kvm2018 layout: 73 fields copied from vmcs02 to vmcs12 on every exit,
+/// The nested VM-exit side of the Kvm2018 layout: 72 fields copied from vmcs02 to vmcs12 on every exit,
 /// 0 rare fields copied only when somebody needs them, and the rare-set-stale flag.
 /// </summary>
 [global::System.CodeDom.Compiler.GeneratedCode("VmcsGen", "%VERSION%")]
 public struct ExitSync
 {
-    public const int EveryExitCount = 73;
+    public const int EveryExitCount = 72;
     public const int RareCount = 0;
 
     /// <summary>True when vmcs12's rare fields may be older than vmcs02's (set on every nested exit).</summary>
@@ -191,11 +191,6 @@ public struct ExitSync
             {
                 result = result.Then(backend.VmRead(0x0810, out value));
                 vmcs12.GuestIntrStatus = (ushort)value;
-            }
-            if ((available & Features.Pml) != 0)
-            {
-                result = result.Then(backend.VmRead(0x0812, out value));
-                vmcs12.GuestPmlIndex = (ushort)value;
             }
             if ((available & Features.PreemptionTimer) != 0)
             {

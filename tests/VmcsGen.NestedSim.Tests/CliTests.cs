@@ -154,7 +154,7 @@ public sealed class CliTests
     /// <summary>An empty stand-in for a file the line names (unless the tool ships it), so that the line's spelling is what is checked.</summary>
     private static string StandIn(string token, string directory)
     {
-        if (token.StartsWith('-') || !Regex.IsMatch(token, @"\.(txt|costs|trace|gz|vmcs|tsv|workload)$") || File.Exists(Path.Combine(AppContext.BaseDirectory, token)))
+        if (token.StartsWith('-') || !Regex.IsMatch(token, @"\.(txt|costs|trace|gz|vmcs|tsv|workload|svg|png)$") || File.Exists(Path.Combine(AppContext.BaseDirectory, token)))
         {
             return token;
         }

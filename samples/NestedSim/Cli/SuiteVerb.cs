@@ -13,7 +13,7 @@ public sealed class SuiteSettings : ReportSettings
     public string Name { get; set; } = string.Empty;
 
     /// <summary>The options of the run (the record the simulation reads).</summary>
-    public Options ToOptions() => new([], [], Rounds, Seed, Format, CostsFile, Costs, List: false, Help: false, Suite: Name, Quiet);
+    public Options ToOptions() => new([], [], Rounds, Seed, Format, CostsFile, Costs, List: false, Help: false, Suite: Name, Quiet, PlotFile);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () =>
     {
@@ -34,6 +34,7 @@ public sealed class SuiteVerb : Verb<SuiteSettings>
                 "'--suite NAME' before any verb is the same command.")
             .WithExample("suite", "vmexit")
             .WithExample("suite", "vmexit", "--format", "json")
+            .WithExample("suite", "vmexit", "--plot", "suite.png", "--plot-size", "1600x900")
             .WithExample("suite", "vmexit", "--costs", "my.costs");
 
     protected override int Run(SuiteSettings settings) =>

@@ -140,11 +140,16 @@ public sealed class CliTests
         }
     }
 
-    /// <summary>The arguments of each <c>dotnet run --project samples/NestedSim … --</c> line (continuations joined, comments and [optional] brackets dropped).</summary>
+    /// <summary>
+    /// The arguments of each <c>dotnet run --project samples/NestedSim … --</c> line and each <c>vmcsgen-sim …</c> line of a
+    /// code block (continuations joined, comments and [optional] brackets dropped).
+    /// </summary>
     private static IEnumerable<string[]> DocumentedCommandLines(string markdown)
     {
         var text = Regex.Replace(markdown, @"\\\r?\n\s*", " ");
-        foreach (Match m in Regex.Matches(text, @"dotnet run --project samples/NestedSim -c Release(?: -- ([^`\n#]*))?"))
+        var lines = Regex.Matches(text, @"dotnet run --project samples/NestedSim -c Release(?: -- ([^`\n#]*))?")
+            .Concat(Regex.Matches(text, @"(?m)^\s*vmcsgen-sim( [^`\n#]*)?")); // the installed tool's lines in code blocks
+        foreach (Match m in lines)
         {
             var args = m.Groups[1].Value.Replace("[", string.Empty, StringComparison.Ordinal).Replace("]", string.Empty, StringComparison.Ordinal);
             yield return args.Split(' ', StringSplitOptions.RemoveEmptyEntries);

@@ -30,7 +30,7 @@ using (kvm)
     var nestedSize = kvm.CheckExtension(157);
     Console.WriteLine(nestedSize > 0
         ? $"nested state: KVM_CAP_NESTED_STATE, up to {nestedSize} bytes per vCPU"
-        : "nested state: not available (KVM_CAP_NESTED_STATE is 0: nested virtualization is off, or the CPU has no VMX/SVM)");
+        : "nested state: not available (KVM_CAP_NESTED_STATE is 0: neither kvm_intel nor kvm_amd, or an older kernel that drops the hooks with nested off)");
 
     var features = kvm.GetMsrFeatureIndexList();
     Console.WriteLine(kvm.CheckExtension(153) > 0

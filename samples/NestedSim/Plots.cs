@@ -158,7 +158,8 @@ public static class Plots
         var (low, high) = (Math.Min(0, values.Min()), Math.Max(0, values.Max()));
         plot.Axes.SetLimitsY(low - (high - low) * 0.1 - 0.5, high + (high - low) * 0.1 + 0.5);
         plot.Add.HorizontalLine(0, 1, Published.WithAlpha(0.4), LinePattern.Dashed);
-        plot.Title($"suite {suite}: change per test iteration, kvm-2018 → kvm", 16);
+        var (from, to) = tests.Count == 0 ? (Strategies.Baseline, "kvm") : (tests[0].Before.Strategy.Name, tests[0].After.Strategy.Name);
+        plot.Title($"suite {suite}: change per test iteration, {from} → {to}", 16);
         plot.YLabel("change in cycles per test iteration, after vs before (%)", 13);
         plot.XLabel(withoutPublished ? "test (no published figures for this suite)" : "test of the suite with a published figure", 13);
         return new Multiplot(plot);

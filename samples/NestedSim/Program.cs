@@ -14,7 +14,8 @@ namespace VmcsGen.Samples.NestedSim;
 /// </summary>
 public sealed record Options(
     IReadOnlyList<string> Workloads, IReadOnlyList<string> Manifests, int Rounds, int Seed, string Format,
-    string? CostsFile, IReadOnlyDictionary<string, double> Costs, bool List, bool Help, string? Suite = null, bool Quiet = false, PlotFile? Plot = null)
+    string? CostsFile, IReadOnlyDictionary<string, double> Costs, bool List, bool Help, string? Suite = null, bool Quiet = false,
+    string? From = null, string? To = null, bool History = false, PlotFile? Plot = null)
 {
     public const int DefaultRounds = 20_000;
     public const int MaxRounds = 1_000_000;
@@ -168,6 +169,42 @@ public static class Program
             Simulator.Validate(workload, names);
         }
 
+        if (options.History)
+        {
+            foreach (var version in Strategies.History)
+            {
+                Suite.Find(strategies, version, "--history");
+            }
+
+            var histories = new List<SuiteHistory>();
+            WithProgress(interactive, (double)options.Rounds * Strategies.History.Count * workloads.Count(w => w.PerIteration > 0), progress =>
+            {
+                foreach (var workload in workloads)
+                {
+                    histories.Add(Suite.RunHistory(workload, strategies, names, options.Rounds, options.Seed, costs, progress: progress));
+                }
+            });
+
+            switch (options.Format)
+            {
+                case "json":
+                    System.Console.WriteLine(Report.HistoryToJson(suite, histories, costs, options.Rounds, options.Seed));
+                    break;
+                case "csv":
+                    System.Console.Write(Report.HistoryToCsv(histories));
+                    break;
+                default:
+                    Report.HistoryTable(Output(), suite, histories, costs, options.Rounds, options.Seed);
+                    break;
+            }
+
+            return histories.Any(h => h.Versions.Any(v => !v.Faithful)) ? RanUnfaithful : Ran;
+        }
+
+        var from = options.From ?? Suite.Before;
+        var to = options.To ?? Suite.After;
+        Suite.Find(strategies, from, "--from");
+        Suite.Find(strategies, to, "--to");
         var published = suite == Suite.Vmexit ? Suite.Published(workloads.Select(w => w.Name).ToList()) : new Dictionary<string, PublishedPoint>();
         var tests = new List<SuiteTest>();
         var total = (double)options.Rounds * 2 * workloads.Count(w => w.PerIteration > 0);
@@ -175,7 +212,7 @@ public static class Program
         {
             foreach (var workload in workloads)
             {
-                tests.Add(Suite.Run(workload, strategies, names, options.Rounds, options.Seed, costs, published, progress));
+                tests.Add(Suite.Run(workload, strategies, names, options.Rounds, options.Seed, costs, published, from, to, progress));
             }
         });
 
@@ -245,7 +282,7 @@ public static class Program
 
         foreach (var suite in Suite.Names())
         {
-            var candidate = Path.Combine(AppContext.BaseDirectory, "Workloads", suite, workload + ".workload");
+            var candidate = Path.Combine(AppContext.BaseDirectory, "Workloads", suite, Suite.FileNameOf(workload) + ".workload");
             if (File.Exists(candidate))
             {
                 return candidate;

@@ -113,8 +113,13 @@ public static class Report
     /// <summary>The suite view: per test, modelled cycles per iteration before and after the 2019 series, and the published figures.</summary>
     public static void SuiteTable(IAnsiConsole console, string suite, IReadOnlyList<SuiteTest> tests, CostModel costs, int rounds, int seed)
     {
-        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)}[/]: modelled cycles per test iteration, {Suite.Before} (before the 2019 series) → {Suite.After}, {rounds:N0} rounds per test, seed {seed}.");
-        console.MarkupLine("Published: nested vmexit.flat, \"[[PATCH 00/43]] VMX optimizations\", 2019-06-13. A test with 0 round trips never exits to L1 as run nested.");
+        var from = tests.Count > 0 ? tests[0].Before.Strategy.Name : Suite.Before;
+        var to = tests.Count > 0 ? tests[0].After.Strategy.Name : Suite.After;
+        var the2019Pair = from == Suite.Before && to == Suite.After;
+        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)}[/]: modelled cycles per test iteration, {Markup.Escape(from)}{(the2019Pair ? " (before the 2019 series)" : "")} → {Markup.Escape(to)}, {rounds:N0} rounds per test, seed {seed}.");
+        console.MarkupLine(the2019Pair
+            ? "Published: nested vmexit.flat, \"[[PATCH 00/43]] VMX optimizations\", 2019-06-13. A test with 0 round trips never exits to L1 as run nested."
+            : "No published figures for this pair. A test with 0 round trips never exits to L1 as run nested.");
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var column in new[] { "test", "round trips", "before", "after", "Δ", "change", "published before", "published after", "published change", "off by" })
         {
@@ -152,6 +157,8 @@ public static class Report
         {
             schema = SuiteSchema,
             suite,
+            from = tests.Count > 0 ? tests[0].Before.Strategy.Name : Suite.Before,
+            to = tests.Count > 0 ? tests[0].After.Strategy.Name : Suite.After,
             rounds,
             seed,
             costs = costs.Cycles,
@@ -167,6 +174,100 @@ public static class Report
                 published = t.Published is { } p ? new { before = p.Before, after = p.After, delta = p.After - p.Before, change = p.Change, changePercent = p.Change * 100 } : null,
             }),
         }, Json);
+    }
+
+    /// <summary>The history view: per test, modelled cycles per iteration on each version and the change from the one before.</summary>
+    public static void HistoryTable(IAnsiConsole console, string suite, IReadOnlyList<SuiteHistory> tests, CostModel costs, int rounds, int seed)
+    {
+        var versions = tests.Count > 0 ? tests[0].Versions.Select(v => v.Strategy.Name).ToList() : Strategies.History.ToList();
+        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)} --history[/]: modelled cycles per test iteration on {Markup.Escape(string.Join(", ", versions))}, {rounds:N0} rounds per test, seed {seed}.");
+        console.MarkupLine("kvm-2017 is Linux 4.15, before KVM's December 2017 series; kvm-2018 before the 2019 series; kvm today. A test with 0 round trips never exits to L1 as run nested.");
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn(new TableColumn("test"));
+        table.AddColumn(new TableColumn("round trips").RightAligned());
+        for (var i = 0; i < versions.Count; i++)
+        {
+            if (i > 0)
+            {
+                table.AddColumn(new TableColumn($"Δ {versions[i - 1]} → {versions[i]}").RightAligned());
+            }
+
+            table.AddColumn(new TableColumn(versions[i]).RightAligned());
+        }
+
+        foreach (var t in tests)
+        {
+            var cells = new List<string> { Markup.Escape(t.Name), t.Workload.PerIteration.ToString(CultureInfo.InvariantCulture) };
+            var steps = t.Steps.ToList();
+            for (var i = 0; i < t.Versions.Count; i++)
+            {
+                if (i > 0)
+                {
+                    cells.Add($"{steps[i - 1].Delta.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture)} ({Percent(steps[i - 1].Change)})");
+                }
+
+                cells.Add(N(t.Versions[i].CyclesPerIteration));
+            }
+
+            table.AddRow(cells.ToArray());
+        }
+
+        console.Write(table);
+        console.WriteLine();
+        console.MarkupLine("Cost model (cycles): " + Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
+    }
+
+    public const string HistorySchema = "vmcsgen-nestedsim-history/1";
+
+    public static string HistoryToJson(string suite, IReadOnlyList<SuiteHistory> tests, CostModel costs, int rounds, int seed)
+    {
+        object Side(StrategyResult r) => new
+        {
+            strategy = r.Strategy.Name,
+            cycles = r.CyclesPerIteration,
+            fixedCycles = r.PerRound(r.Cost.Fixed) * r.PerIteration,
+            countedCycles = r.PerRound(r.Cost.Counted) * r.PerIteration,
+            faithful = r.Faithful,
+        };
+
+        return JsonSerializer.Serialize(new
+        {
+            schema = HistorySchema,
+            suite,
+            versions = tests.Count > 0 ? tests[0].Versions.Select(v => v.Strategy.Name).ToArray() : Strategies.History.ToArray(),
+            rounds,
+            seed,
+            costs = costs.Cycles,
+            tests = tests.Select(t => new
+            {
+                name = t.Name,
+                roundTripsPerIteration = t.Workload.PerIteration,
+                versions = t.Versions.Select(Side),
+                changes = t.Steps.Select(s => new { from = s.From.Strategy.Name, to = s.To.Strategy.Name, delta = s.Delta, change = s.Change, changePercent = s.Change * 100 }),
+                before = Side(t.Versions[0]),
+                after = Side(t.Versions[^1]),
+            }),
+        }, Json);
+    }
+
+    public static string HistoryToCsv(IReadOnlyList<SuiteHistory> tests)
+    {
+        var csv = new StringBuilder();
+        csv.AppendLine("test,round_trips_per_iteration,strategy,cycles,fixed_cycles,counted_cycles,delta_vs_previous,change_vs_previous");
+        foreach (var t in tests)
+        {
+            var steps = t.Steps.ToList();
+            for (var i = 0; i < t.Versions.Count; i++)
+            {
+                var r = t.Versions[i];
+                csv.AppendLine(Cells([
+                    t.Name, t.Workload.PerIteration, r.Strategy.Name, r.CyclesPerIteration, r.PerRound(r.Cost.Fixed) * r.PerIteration, r.PerRound(r.Cost.Counted) * r.PerIteration,
+                    i == 0 ? null : steps[i - 1].Delta, i == 0 ? null : steps[i - 1].Change,
+                ]));
+            }
+        }
+
+        return csv.ToString();
     }
 
     public static string SuiteToCsv(IReadOnlyList<SuiteTest> tests)

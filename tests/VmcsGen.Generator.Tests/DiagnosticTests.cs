@@ -118,6 +118,7 @@ public sealed class DiagnosticTests
     }
 
     [Test]
+    [Category("DocSync")] // the docs page and the release entry half: every ID a user can see is documented
     public void EveryDescriptorHasATestADocsPageAndAReleaseEntry()
     {
         var ids = typeof(DiagnosticDescriptors)
@@ -227,6 +228,7 @@ public sealed class DiagnosticTests
     }
 
     [Test]
+    [Category("DocSync")] // the help links, the repository address and the packed docs agree
     public void HelpLinksPointIntoThePackagesOwnRepositoryAndEveryPageShipsInThePackage()
     {
         // The package's RepositoryUrl (Directory.Build.props) and the diagnostics' help links are one address, and the

@@ -15,8 +15,10 @@ namespace VmcsGen.Generator.Tests;
 /// The C# examples in docs/ run as written: each block is compiled as a console program (with the implicit usings of a
 /// net10.0 console project) against the runtime, run, and every <c>Console.WriteLine(…); // expected</c> comment is
 /// checked against what it printed (a trailing "…" means "starts with").
+/// Doc-sync: these hold the docs to the code (the examples must compile and print what they say); they compare against
+/// nothing outside the repository. Tests here run one at a time (NUnit's default), so redirecting Console.Out is safe.
 /// </summary>
-[NonParallelizable] // redirects Console.Out
+[Category("DocSync")]
 public sealed class DocsTests
 {
     /// <summary>RUNTIME.md: the generated code and the engine; TRACE.md: recording an L1 (it writes my-l1.trace where it runs).</summary>
@@ -46,6 +48,28 @@ public sealed class DocsTests
                 Assert.That(printed[i], Is.EqualTo(text), $"line {i + 1}");
             }
         }
+    }
+
+    /// <summary>
+    /// The test filters README.md and CONTRIBUTING.md give (<c>--filter "Category=X"</c>, <c>"Category!=X"</c>) name a
+    /// category some test carries: a renamed category would otherwise make a documented command run nothing, or skip
+    /// nothing, without a word.
+    /// </summary>
+    [TestCase("README.md")]
+    [TestCase("CONTRIBUTING.md")]
+    public void DocumentedTestFiltersNameCategoriesThatExist(string document)
+    {
+        var root = DiagnosticTests.RepositoryRoot();
+        var documented = Regex.Matches(File.ReadAllText(Path.Combine(root, document)), @"--filter ""Category!?=(\w+)""")
+            .Select(m => m.Groups[1].Value).Distinct().ToList();
+        Assert.That(documented, Is.Not.Empty, $"{document} shows a category filter");
+
+        var snapshots = Path.DirectorySeparatorChar + "Snapshots" + Path.DirectorySeparatorChar;
+        var categories = Directory.EnumerateFiles(Path.Combine(root, "tests"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains(snapshots, StringComparison.Ordinal))
+            .SelectMany(f => Regex.Matches(File.ReadAllText(f), @"\bCategory\(""(\w+)""\)").Select(m => m.Groups[1].Value))
+            .ToHashSet();
+        Assert.That(documented, Is.SubsetOf(categories), $"{document}'s filters against the categories in tests/");
     }
 
     private static List<string> Run(string program, string document)

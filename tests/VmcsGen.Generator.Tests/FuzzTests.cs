@@ -13,6 +13,7 @@ namespace VmcsGen.Generator.Tests;
 /// CI runs a fixed-seed slice of 2,000 cases; the full run (not in CI) takes the count from VMCSGEN_FUZZ_CASES:
 /// <c>VMCSGEN_FUZZ_CASES=100000 dotnet test tests/VmcsGen.Generator.Tests --filter "Category=Fuzz"</c>.
 /// </summary>
+[Category("FuzzSlice")] // what CI runs of fuzzing (about 45 s); skip it locally with --filter "Category!=FuzzSlice"
 public sealed class FuzzTests
 {
     private static readonly string Kvm = TestHelpers.ReadShippedManifest("kvm.vmcs");

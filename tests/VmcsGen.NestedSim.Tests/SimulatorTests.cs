@@ -176,49 +176,21 @@ public sealed class SimulatorTests
     {
         var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "cpuid-loop.workload"));
         var trace = Simulator.Trace(workload, Sim.Names, 2000, 1);
-        var cycles = Sim.Strategies.Skip(1).Select(s => Simulator.Run(s, workload, Sim.Names, trace, new CostModel()).CyclesPerRound).ToList();
-        TestContext.Out.WriteLine(string.Join(" > ", cycles.Select(c => c.ToString("N0"))));
-        for (var i = 1; i < cycles.Count; i++)
+        // Two ladders: KVM's December 2017 series from kvm-2017 (Linux 4.15) to Linux 4.16, and the 2019 series from
+        // kvm-2018 to kvm. Between them kvm-2018.vmcs copies the exit-information fields back on entry (L1 may VMWRITE
+        // them there), so kvm-2018 costs a little more than Linux 4.16: that step is not a technique.
+        string[][] ladders =
+        [
+            ["kvm-2017", "+dirty-tracking", "+shadow-more-fields", "+shadow-copy"],
+            ["kvm-2018", "+ro-split", "+compile-time-offsets", "+rare-sync", "+control-shadows", "kvm"],
+        ];
+        foreach (var ladder in ladders)
         {
-            Assert.That(cycles[i], Is.LessThan(cycles[i - 1]), $"step {Sim.Strategies[i + 1].Name} is cheaper than the step before");
-        }
-    }
-}
-
-public sealed class ReportTests
-{
-    private static IReadOnlyList<WorkloadResult> Results()
-    {
-        var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "cpuid-loop.workload"));
-        var trace = Simulator.Trace(workload, Sim.Names, 300, 3);
-        return [new WorkloadResult(workload, Sim.Strategies.Select(s => Simulator.Run(s, workload, Sim.Names, trace, new CostModel())).ToList())];
-    }
-
-    [Test]
-    public void JsonFollowsItsSchemaAndCarriesTheSameNumbersAsCsv()
-    {
-        var results = Results();
-        using var json = JsonDocument.Parse(Report.ToJson(results, new CostModel(), 300, 3));
-        var root = json.RootElement;
-        Assert.That(root.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-nestedsim/2"));
-        Assert.That((root.GetProperty("rounds").GetInt32(), root.GetProperty("seed").GetInt32()), Is.EqualTo((300, 3)));
-        Assert.That(root.GetProperty("costs").GetProperty("l1-exit").GetDouble(), Is.EqualTo(CostModel.Term("l1-exit").Prior));
-        var strategies = root.GetProperty("workloads")[0].GetProperty("strategies").EnumerateArray().ToList();
-        Assert.That(strategies.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(Sim.Strategies.Select(s => s.Name)));
-
-        var csv = Report.ToCsv(results).Trim().Split('\n').Select(l => l.Split(',')).ToList();
-        var header = csv[0].ToList();
-        string[] keys = ["l1Exits", "vmreads", "vmwrites", "controlVmwrites", "vmptrlds", "vmclears", "fullConsistencyChecks", "vcpuStateSwitches", "runtimeOffsetLookups", "shadowedAccesses", "rareSyncs", "l1UserspaceTrips", "l1Injections", "fixedCycles", "countedCycles", "cycles", "deltaVsKvm2018", "changeVsKvm2018"];
-        string[] columns = ["l1_exits", "vmreads", "vmwrites", "control_vmwrites", "vmptrlds", "vmclears", "full_consistency_checks", "vcpu_state_switches", "runtime_offset_lookups", "shadowed_accesses", "rare_syncs", "l1_userspace_trips", "l1_injections", "fixed_cycles", "counted_cycles", "cycles", "delta_vs_kvm2018", "change_vs_kvm2018"];
-        for (var i = 0; i < strategies.Count; i++)
-        {
-            var perRoundTrip = strategies[i].GetProperty("perRoundTrip");
-            Assert.That(perRoundTrip.GetProperty("l1ExitsByCause").ValueKind, Is.EqualTo(JsonValueKind.Object));
-            for (var k = 0; k < keys.Length; k++)
+            var cycles = ladder.Select(n => Simulator.Run(Sim.Named(n), workload, Sim.Names, trace, new CostModel()).CyclesPerRound).ToList();
+            TestContext.Out.WriteLine(string.Join(" > ", cycles.Select(c => c.ToString("N0"))));
+            for (var i = 1; i < cycles.Count; i++)
             {
-                var fromJson = perRoundTrip.GetProperty(keys[k]).GetDouble();
-                var fromCsv = double.Parse(csv[i + 1][header.IndexOf(columns[k])], System.Globalization.CultureInfo.InvariantCulture);
-                Assert.That(fromCsv, Is.EqualTo(fromJson).Within(1e-4 * Math.Max(1, Math.Abs(fromJson))), $"{Sim.Strategies[i].Name} {keys[k]}");
+                Assert.That(cycles[i], Is.LessThan(cycles[i - 1]), $"step {ladder[i]} is cheaper than the step before");
             }
         }
     }

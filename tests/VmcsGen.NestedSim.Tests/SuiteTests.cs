@@ -12,8 +12,10 @@ namespace VmcsGen.NestedSim.Tests;
 public sealed class SuiteTests
 {
     /// <summary>
-    /// The tests of kvm-unit-tests x86/vmexit.c (its <c>tests[]</c> table, read at kvm-unit-tests commit 1da1819e),
-    /// except the pci_* tests, which need QEMU's pci-testdev and are not modelled.
+    /// The tests of kvm-unit-tests x86/vmexit.c (its <c>tests[]</c> table, read at kvm-unit-tests commit 1da1819e), and
+    /// four of the tests its pci-mem/pci-io entries ran at the end of 2017 (commit cb37ca1e, pci_next), named as vmexit.c
+    /// prints them: QEMU pci-testdev's test name (hw/misc/pci-testdev.c: TYPE-TEST), ':', the entry's name. The two
+    /// no-eventfd tests of that device (a round trip to QEMU) are not modelled.
     /// </summary>
     private static readonly string[] VmexitTests =
     [
@@ -22,6 +24,7 @@ public sealed class SuiteTests
         "self_ipi_tpr_sti_nop", "self_ipi_tpr_sti_hlt", "x2apic_self_ipi_sti_nop", "x2apic_self_ipi_sti_hlt", "x2apic_self_ipi_tpr",
         "x2apic_self_ipi_tpr_sti_nop", "x2apic_self_ipi_tpr_sti_hlt", "ipi", "ipi_halt", "ple_round_robin", "wr_kernel_gs_base",
         "wr_tsx_ctrl_msr", "wr_ibrs_msr", "wr_ibpb_msr", "wr_tsc_adjust_msr", "rd_tsc_adjust_msr", "toggle_cr0_wp", "toggle_cr4_pge",
+        "mmio-wildcard-eventfd:pci-mem", "mmio-datamatch-eventfd:pci-mem", "portio-wildcard-eventfd:pci-io", "portio-datamatch-eventfd:pci-io",
     ];
 
     private static readonly IReadOnlyList<Workload> Workloads = Suite.Load(Suite.Vmexit);
@@ -37,7 +40,7 @@ public sealed class SuiteTests
         Assert.That(Workloads.Select(w => w.Name), Is.EquivalentTo(VmexitTests));
         foreach (var w in Workloads)
         {
-            Assert.That(Path.GetFileNameWithoutExtension(w.Path), Is.EqualTo(w.Name));
+            Assert.That(Path.GetFileNameWithoutExtension(w.Path), Is.EqualTo(Suite.FileNameOf(w.Name)));
             Assert.DoesNotThrow(() => Simulator.Validate(w, Sim.Names), w.Name);
         }
     }
@@ -100,25 +103,70 @@ public sealed class SuiteTests
     }
 
     /// <summary>
-    /// The model against a measurement this project did not make: Bonzini's "[PATCH 00/43] VMX optimizations" cover
-    /// letter (2019-06-13), Calibration/kvm-2019-vmx-optimizations.tsv. With the default costs, the three calibration
-    /// anchors (cpuid, vmcall, inl_from_qemu) reproduce the published change within 0.5 point, and the ten held-out tests
-    /// within 2.5 points and their published "before" cycles within 5 % — the bounds samples/NestedSim/README.md states.
+    /// What each row of Bonzini's 2019 table (Calibration/kvm-2019-vmx-optimizations.tsv, "[PATCH 00/43] VMX
+    /// optimizations", 2019-06-13) checks: <c>fitted</c>, an anchor <c>calibrate</c> derives the default costs from;
+    /// <c>same-path</c>, a row whose modelled L0 and L1 work is an anchor's (inl_from_pmtimer takes inl_from_qemu's path
+    /// to QEMU; inl_from_kernel and outl_to_kernel take CPUID's with one more shadowed read), so it checks little beyond
+    /// the anchors; <c>tuned-on</c>, an interrupt row: the l1-inject term was added after these rows showed the interrupt
+    /// tests above cpuid, with an estimate, so they checked the model's design. No row of this table is independent: the
+    /// model's out-of-sample check is KVM's December 2017 series (Kvm2017Tests, README).
+    /// </summary>
+    private static readonly Dictionary<string, string> RowRole = new()
+    {
+        ["cpuid"] = "fitted", ["vmcall"] = "fitted", ["inl_from_qemu"] = "fitted",
+        ["inl_from_pmtimer"] = "same-path", ["inl_from_kernel"] = "same-path", ["outl_to_kernel"] = "same-path",
+        ["self_ipi_sti_nop"] = "tuned-on", ["self_ipi_sti_hlt"] = "tuned-on", ["self_ipi_tpr"] = "tuned-on", ["self_ipi_tpr_sti_nop"] = "tuned-on",
+        ["self_ipi_tpr_sti_hlt"] = "tuned-on", ["x2apic_self_ipi_sti_hlt"] = "tuned-on", ["x2apic_self_ipi_tpr_sti_hlt"] = "tuned-on",
+    };
+
+    /// <summary>Rows that run the same exits through the same handlers (the model cannot, and should not, tell them apart).</summary>
+    private static readonly string[][] SamePathGroups =
+    [
+        ["inl_from_qemu", "inl_from_pmtimer"],
+        ["inl_from_kernel", "outl_to_kernel"],
+        ["self_ipi_sti_nop", "self_ipi_tpr", "self_ipi_tpr_sti_nop"],
+        ["x2apic_self_ipi_sti_hlt", "x2apic_self_ipi_tpr_sti_hlt"],
+        ["self_ipi_sti_hlt", "self_ipi_tpr_sti_hlt"],
+    ];
+
+    /// <summary>
+    /// The 2019 table against the default costs, with bounds taken from the table itself: how far two rows that measure
+    /// the same path differ. inl_from_qemu and inl_from_pmtimer (both a port read that QEMU answers) differ by 0.43 point:
+    /// a fitted row is held to that. The five one-exit interrupt rows (the ICR write, or HLT with the interrupt pending:
+    /// one path measured five times) spread over 0.90 point: a same-path row is held to that. Tuned-on rows get no bound in
+    /// points (their term was set after seeing them); the model must give every row of a same-path group the same change.
+    /// No bound on the "before" cycles: the table gives none.
     /// </summary>
     [Test]
-    public void WithDefaultCostsTheSuiteMatchesThePublishedTable()
+    public void WithDefaultCostsTheSuiteMatchesThePublishedTableAsFarAsItsOwnRepeatability()
     {
-        string[] anchors = ["cpuid", "vmcall", "inl_from_qemu"];
         var published = Suite.Published(VmexitTests);
-        Assert.That(published.Count, Is.EqualTo(13));
+        Assert.That(published.Keys, Is.EquivalentTo(RowRole.Keys));
+        var fittedBound = 100 * Math.Abs(published["inl_from_qemu"].Change - published["inl_from_pmtimer"].Change);
+        string[] oneExit = ["self_ipi_sti_nop", "self_ipi_tpr", "self_ipi_tpr_sti_nop", "x2apic_self_ipi_sti_hlt", "x2apic_self_ipi_tpr_sti_hlt"];
+        var samePathBound = 100 * (oneExit.Max(t => published[t].Change) - oneExit.Min(t => published[t].Change));
+        Assert.That(fittedBound, Is.EqualTo(0.43).Within(0.01), "qemu/pmtimer spread");
+        Assert.That(samePathBound, Is.EqualTo(0.90).Within(0.01), "one-exit interrupt rows' spread");
+        var tests = published.Keys.ToDictionary(n => n, n => Suite.Run(Test(n), Sim.Strategies, Sim.Names, 2_000, seed: 1, CostModel.Default(), published));
         Assert.Multiple(() =>
         {
-            foreach (var (name, point) in published)
+            foreach (var (name, test) in tests)
             {
-                var test = Suite.Run(Test(name), Sim.Strategies, Sim.Names, 2_000, seed: 1, CostModel.Default(), published);
-                var offBy = 100 * (test.Change - point.Change);
-                Assert.That(Math.Abs(offBy), Is.LessThanOrEqualTo(anchors.Contains(name) ? 0.5 : 2.5), $"{name}: change off by {offBy:F2} points");
-                Assert.That(test.BeforeCycles, Is.EqualTo(point.Before).Within(5).Percent, $"{name}: cycles before the series");
+                var offBy = 100 * (test.Change - published[name].Change);
+                switch (RowRole[name])
+                {
+                    case "fitted":
+                        Assert.That(Math.Abs(offBy), Is.LessThanOrEqualTo(fittedBound), $"{name} (fitted): change off by {offBy:F2} points");
+                        break;
+                    case "same-path":
+                        Assert.That(Math.Abs(offBy), Is.LessThanOrEqualTo(samePathBound), $"{name} (same path as an anchor): change off by {offBy:F2} points");
+                        break;
+                }
+            }
+
+            foreach (var group in SamePathGroups)
+            {
+                Assert.That(group.Select(n => Math.Round(tests[n].Change, 12)).Distinct().Count(), Is.EqualTo(1), string.Join(", ", group));
             }
         });
     }
@@ -144,146 +192,5 @@ public sealed class SuiteTests
         var csv = Report.SuiteToCsv(tests).Trim().Split('\n');
         Assert.That(csv[1].Split(',')[0], Is.EqualTo("cpuid"));
         Assert.That(double.Parse(csv[1].Split(',')[8], CultureInfo.InvariantCulture), Is.EqualTo(delta).Within(1e-3));
-    }
-}
-
-public sealed class MeasurementsTests
-{
-    private static readonly string[] Known = ["cpuid", "vmcall", "mov_dr"];
-
-    private static string Write(string text)
-    {
-        var path = Path.GetTempFileName();
-        File.WriteAllText(path, text);
-        return path;
-    }
-
-    [Test]
-    public void VmexitOutputKeepsResultLinesAndSkipsTheRest()
-    {
-        // Lines as kvm-unit-tests x86/vmexit.c prints them: "NAME CYCLES", "  ipi NAME N", "NAME (skipped)", other notes.
-        var path = Write("enabling apic\nPM timer port is 608\ncpuid 14886\nvmcall 14918\n  ipi vmcall 120\nmov_dr (skipped)\n");
-        var m = Measurements.ReadVmexitOutput(path, Known);
-        Assert.That(m.ToDictionary(kv => kv.Key, kv => kv.Value.Cycles), Is.EqualTo(new Dictionary<string, double> { ["cpuid"] = 14886, ["vmcall"] = 14918 }));
-        Assert.That(m["vmcall"].Origin, Is.EqualTo($"{path}(4)"));
-    }
-
-    [TestCase("cpuid 100\nfrob 12\n", 2, "unknown test 'frob'")]
-    [TestCase("cpuid 100\ncpuid 120\n", 2, "test 'cpuid' measured twice with different results")]
-    [TestCase("cpuid 0\n", 1, "cycles must be a positive number of cycles, got '0'")]
-    public void BadVmexitOutputNamesTheLine(string text, int line, string message)
-    {
-        var path = Write(text);
-        Assert.That(() => Measurements.ReadVmexitOutput(path, Known), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}({line},1): error: {message}"));
-    }
-
-    [Test]
-    public void OutputWithoutAnyResultIsAnError()
-    {
-        var path = Write("hello\n");
-        Assert.That(() => Measurements.ReadVmexitOutput(path, Known), Throws.TypeOf<FormatException>().With.Message.Contains("no 'TEST CYCLES' line"));
-    }
-
-    [TestCase("test before after\ncpuid 1 2 3\n", 2, "expected 'test before after'")]
-    [TestCase("cpuid 1 2\ncpuid 1 2\n", 2, "test 'cpuid' appears twice")]
-    [TestCase("cpuid x 2\n", 1, "before must be a positive number of cycles, got 'x'")]
-    public void BadTablesNameTheLine(string text, int line, string message)
-    {
-        var path = Write(text);
-        Assert.That(() => Measurements.ReadTable(path, Known), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}({line},1): error: {message}"));
-    }
-}
-
-public sealed class CalibrationTests
-{
-    private static CalibrationPoint Point(string label, double measured, params (string Term, double Units)[] units) =>
-        new(label, units.ToDictionary(u => u.Term, u => u.Units), measured, "synthetic");
-
-    [Test]
-    public void AFitOfSyntheticDataRecoversTheValuesThatMadeIt()
-    {
-        // Measurements made from a known model: each point exercises the terms in a different mix, so every term is
-        // identifiable; the fit must find the values back (to the small pull of the priors).
-        var truth = new Dictionary<string, double> { ["vcpu-switch"] = 650, ["full-consistency-check"] = 250, ["vmread"] = 12, ["l0-nested-exit"] = 3100 };
-        var random = new Random(5);
-        var points = new List<CalibrationPoint>();
-        for (var i = 0; i < 12; i++)
-        {
-            var units = truth.Keys.Select(t => (t, (double)random.Next(0, 60))).Append(("l1-exit", 1.0)).ToArray();
-            var measured = units.Sum(u => u.Item2 * (truth.TryGetValue(u.Item1, out var v) ? v : CostModel.Term(u.Item1).Prior));
-            points.Add(Point($"p{i}", measured, units));
-        }
-
-        var result = Calibrator.Fit(points, new CostModel(), truth.Keys.ToList());
-        foreach (var (term, value) in truth)
-        {
-            Assert.That(result.Model[term], Is.EqualTo(value).Within(0.01 * value), term);
-        }
-
-        Assert.That(result.RmsRelativeError, Is.LessThan(1e-3));
-    }
-
-    [Test]
-    public void ATermStaysInsideItsRangeAndTheFitSaysWhenItHitsABound()
-    {
-        // The data want 2,000 cycles per vCPU switch; its stated range ends at 800.
-        var points = new[] { Point("a", 2 * 2000, ("vcpu-switch", 2)), Point("b", 4 * 2000, ("vcpu-switch", 4)) };
-        var result = Calibrator.Fit(points, new CostModel(), ["vcpu-switch"]);
-        var term = result.Terms.Single();
-        Assert.That((term.Value, term.AtBound), Is.EqualTo((CostModel.Term("vcpu-switch").Max, true)));
-    }
-
-    [Test]
-    public void TermsTheDataCannotSeparateShareTheChangeAndKeepTheTotal()
-    {
-        // Every round trip pays l0-nested-exit and l0-nested-entry once: only their sum is measured.
-        var result = Calibrator.Fit([Point("rt", 6000, ("l0-nested-exit", 1), ("l0-nested-entry", 1))], new CostModel(), ["l0-nested-exit", "l0-nested-entry"]);
-        Assert.That(result.Model["l0-nested-exit"] + result.Model["l0-nested-entry"], Is.EqualTo(6000).Within(1));
-        Assert.That(result.Model["l0-nested-exit"], Is.EqualTo(result.Model["l0-nested-entry"]).Within(1), "equal priors and ranges: an equal share");
-    }
-
-    [Test]
-    public void NoPointIsAnError() =>
-        Assert.That(() => Calibrator.Fit([], new CostModel()), Throws.ArgumentException.With.Message.Contains("no measured point"));
-
-    [Test]
-    public void TheShippedDefaultIsWhatCalibrateMakesFromThePublishedAnchors()
-    {
-        // Costs/default.costs is not hand-tuned: it is the output of
-        //   calibrate --table Calibration/kvm-2019-vmx-optimizations.tsv --only cpuid,vmcall,inl_from_qemu --out Costs/default.costs
-        // and this test makes it again and compares.
-        var input = new CalibrateCommand.CalibrationInput(null, null, Suite.PublishedFile, null, new HashSet<string> { "cpuid", "vmcall", "inl_from_qemu" });
-        var fitted = CalibrateCommand.Calibrate(input, new CostModel(), Options.DefaultRounds, 1).Model;
-        var shipped = CostModel.Default();
-        foreach (var term in CostModel.Terms)
-        {
-            Assert.That(shipped[term.Name], Is.EqualTo(fitted[term.Name]).Within(0.06), term.Name);
-        }
-    }
-
-    [Test]
-    public void CalibratingOnATestThatNeverExitsNamesTheLine()
-    {
-        var path = Path.GetTempFileName();
-        File.WriteAllText(path, "cpuid 14886\nmov_dr 40\n");
-        var input = new CalibrateCommand.CalibrationInput(path, null, null, null, null);
-        Assert.That(() => CalibrateCommand.Calibrate(input, new CostModel(), 200, 1), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(2): error: mov_dr never exits to L1"));
-    }
-
-    [Test]
-    public void ACostsFileRoundTripsAndItsMistakesNameTheLine()
-    {
-        var model = new CostModel();
-        model.Set("vmread", 12.5);
-        var path = Path.GetTempFileName();
-        File.WriteAllText(path, model.ToFileText("test"));
-        var loaded = new CostModel();
-        loaded.Load(path);
-        Assert.That(loaded.Cycles, Is.EqualTo(model.Cycles));
-
-        File.WriteAllText(path, "vmread 10\nvmread 11\n");
-        Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.EqualTo($"{path}(2,1): error: cost 'vmread' is set twice (first on line 1)"));
-        File.WriteAllText(path, "vmreed 10\n");
-        Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(1,1): error: unknown cost 'vmreed'"));
     }
 }

@@ -12,7 +12,6 @@ namespace VmcsGen.NestedSim.Tests;
 /// The trace format (docs/TRACE.md): recorded, parsed, turned into a workload and back, and refused when malformed; and
 /// the advise command's files and errors.
 /// </summary>
-[NonParallelizable] // one test redirects Console.Out
 public sealed class TraceTests
 {
     private static readonly string Workloads = Path.Combine(AppContext.BaseDirectory, "Workloads");

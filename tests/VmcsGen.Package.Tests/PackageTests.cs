@@ -12,7 +12,7 @@ namespace VmcsGen.Package.Tests;
 /// package by name from that feed, put the manifest and Program.cs of docs/GETTING-STARTED.md in it (the page's own code
 /// blocks), build and run a nested round trip, then check that manifest mistakes surface as VMCS diagnostics in that build.
 /// </summary>
-[NonParallelizable]
+[Category("DocSync")] // follows docs/GETTING-STARTED.md as written, with the real dotnet pack/new/add/build/run
 public sealed class PackageTests
 {
     private string _work = null!;

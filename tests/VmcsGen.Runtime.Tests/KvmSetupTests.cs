@@ -9,108 +9,6 @@ using VmcsGen.Software;
 
 namespace VmcsGen.Runtime.Tests;
 
-/// <summary>
-/// A scripted /dev/kvm: answers each ioctl as KVM does for a host with nested VMX, records the request and the
-/// argument's bytes, and can be told to fail one request with an errno.
-/// </summary>
-internal sealed class FakeKvmDevice : IKvmDevice, IDisposable
-{
-    private int _nextFd = 10;
-    private nint _run;
-
-    public List<(string Request, byte[] Argument)> Calls { get; } = [];
-
-    public List<int> Closed { get; } = [];
-
-    public Dictionary<string, int> FailWith { get; } = [];
-
-    public int ApiVersion { get; set; } = 12;
-
-    public byte[]? NestedStateToReturn { get; set; }
-
-    public int Open(string path, out int errno)
-    {
-        errno = 0;
-        return _nextFd++;
-    }
-
-    public int Ioctl(SafeHandle fd, nuint request, nint argument, out int errno)
-    {
-        var name = Name(request);
-        Calls.Add((name, BitConverter.GetBytes((long)argument)));
-        if (FailWith.TryGetValue(name, out errno))
-        {
-            return -1;
-        }
-
-        errno = 0;
-        return name switch
-        {
-            "KVM_GET_API_VERSION" => ApiVersion,
-            "KVM_CREATE_VM" or "KVM_CREATE_VCPU" => _nextFd++,
-            "KVM_CHECK_EXTENSION" => argument == 157 ? 128 + (2 * 4096) : 1,
-            "KVM_GET_VCPU_MMAP_SIZE" => 4096,
-            _ => 0,
-        };
-    }
-
-    public int Ioctl(SafeHandle fd, nuint request, Span<byte> argument, out int errno)
-    {
-        var name = Name(request);
-        if (FailWith.TryGetValue(name, out errno))
-        {
-            Calls.Add((name, argument.ToArray()));
-            return -1;
-        }
-
-        errno = 0;
-        switch (name)
-        {
-            case "KVM_GET_SUPPORTED_CPUID":
-                KvmStructs.WriteCpuid2(argument, [new KvmCpuidEntry(0, 0, 0, 0xD, 0, 0, 0), new KvmCpuidEntry(1, 0, 0, 0x506E3, 0, 0x8000_0000, 0)]);
-                break;
-            case "KVM_GET_NESTED_STATE" when NestedStateToReturn is { } blob:
-                blob.CopyTo(argument);
-                break;
-        }
-
-        Calls.Add((name, argument.ToArray()));
-        return name == "KVM_SET_MSRS" ? (int)BinaryPrimitives.ReadUInt32LittleEndian(argument) : 0;
-    }
-
-    public nint Map(SafeHandle fd, nuint length, out int errno)
-    {
-        errno = 0;
-        _run = Marshal.AllocHGlobal((int)length);
-        var run = new byte[(int)length];
-        BinaryPrimitives.WriteUInt32LittleEndian(run.AsSpan(8), KvmRunExit.Io);
-        run[32] = 1; // OUT
-        run[33] = 1;
-        BinaryPrimitives.WriteUInt16LittleEndian(run.AsSpan(34), KvmNestedLaunch.L1Port);
-        Marshal.Copy(run, 0, _run, run.Length);
-        return _run;
-    }
-
-    public void Unmap(nint address, nuint length) => Marshal.FreeHGlobal(address);
-
-    public int Close(int fd)
-    {
-        Closed.Add(fd);
-        return 0;
-    }
-
-    public void Dispose()
-    {
-    }
-
-    public IEnumerable<string> Sequence => Calls.Select(c => c.Request);
-
-    public byte[] Argument(string request) => Calls.Last(c => c.Request == request).Argument;
-
-    private static string Name(nuint request) =>
-        typeof(KvmNestedState).Assembly.GetType("VmcsGen.Backends.Kvm.KvmIoctls")!.GetMethod("Name")!.Invoke(null, [request]) as string ?? "?";
-}
-
 /// <summary>The KVM backend's setup and error paths, through the seam, on any host; checked against the uapi headers.</summary>
 public sealed class KvmSetupTests
 {
@@ -135,7 +33,7 @@ public sealed class KvmSetupTests
     }
 
     [Test]
-    public void TheLaunchIsSetUpInQemusOrderWithTheUapiBytes()
+    public void TheLaunchIsSetUpInQemusPutRegistersOrderWithTheUapiBytesAndRegsAreL2s()
     {
         using var device = new FakeKvmDevice();
         using var kvm = KvmSystem.Open(device: device);
@@ -146,9 +44,11 @@ public sealed class KvmSetupTests
         device.Calls.Clear();
         launch.Apply(vm, vcpu, memory);
 
+        // QEMU target/i386/kvm/kvm.c kvm_arch_put_registers (qemu commit 00001a22): the feature-control MSR, then sregs,
+        // then the nested state, then the general registers; CPUID (kvm_arch_init_vcpu) and memory come before any of it.
         Assert.That(device.Sequence.Where(s => s != "KVM_CHECK_EXTENSION"), Is.EqualTo(new[]
         {
-            "KVM_SET_USER_MEMORY_REGION", "KVM_SET_CPUID2", "KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_REGS", "KVM_SET_NESTED_STATE",
+            "KVM_SET_USER_MEMORY_REGION", "KVM_SET_CPUID2", "KVM_SET_MSRS", "KVM_SET_SREGS", "KVM_SET_NESTED_STATE", "KVM_SET_REGS",
         }));
 
         var region = device.Argument("KVM_SET_USER_MEMORY_REGION");
@@ -172,15 +72,58 @@ public sealed class KvmSetupTests
         Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(sregs.AsSpan(224)), Is.EqualTo(0x8000_0031ul), "cr0 at 224: PE NE ET PG");
         Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(sregs.AsSpan(240)), Is.EqualTo(KvmNestedLaunch.PageDirectory), "cr3 at 240");
 
-        var regs = device.Argument("KVM_SET_REGS");
-        Assert.That((regs.Length, BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(128)), BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(136))),
-            Is.EqualTo((144, KvmNestedLaunch.L1Code, 2ul)), "rip at 128, rflags at 136");
-
         var state = KvmNestedState.Parse(device.Argument("KVM_SET_NESTED_STATE"));
         Assert.That((state.Flags, state.VmxonPa, state.Vmcs12Pa), Is.EqualTo((KvmNestedStateFlags.GuestMode, KvmNestedLaunch.VmxonRegion, KvmNestedLaunch.Vmcs12Region)));
         var vmcs12 = state.Vmcs12!.Value;
-        Assert.That((vmcs12.GuestRip, vmcs12.HostRip, vmcs12.VmcsLinkPointer), Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L1Code, ulong.MaxValue)));
+        Assert.That((vmcs12.GuestRip, vmcs12.HostRip, vmcs12.HostRsp, vmcs12.VmcsLinkPointer),
+            Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L1Code, KvmNestedLaunch.L1Stack, ulong.MaxValue)), "L1 resumes from vmcs12's host state");
+
+        // KVM_SET_REGS comes after the vCPU entered guest mode, so it sets L2's registers (prepare_vmcs02 has just loaded
+        // RIP, RSP and RFLAGS from vmcs12): they must be what vmcs12 says L2 starts with, and are what KVM_RUN finds.
+        var regs = device.Argument("KVM_SET_REGS");
+        Assert.That((regs.Length, BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(128)), BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(48)),
+            BinaryPrimitives.ReadUInt64LittleEndian(regs.AsSpan(136))),
+            Is.EqualTo((144, vmcs12.GuestRip, vmcs12.GuestRsp, vmcs12.GuestRflags)), "rip at 128, rsp at 48, rflags at 136: L2's");
+        Assert.That(device.GuestMode, "the vCPU is in guest mode");
+        Assert.That((device.Registers.Rip, device.Registers.Rsp, device.Registers.Rflags), Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L2Stack, 2ul)));
         Assert.That(memory.Bytes[(int)KvmNestedLaunch.L2Code..((int)KvmNestedLaunch.L2Code + 2)].ToArray(), Is.EqualTo(new byte[] { 0x0F, 0xA2 }), "L2 runs CPUID");
+    }
+
+    [Test]
+    public void WithoutASupportedLeaf1TheLaunchsCpuidStillAllowsItsCr4()
+    {
+        // nested_vmx_cr_fixed1_bits_update (arch/x86/kvm/vmx/vmx.c): CR4.PSE is a fixed-1 bit only when CPUID.1:EDX.PSE is
+        // set, CR4.VMXE only with CPUID.1:ECX.VMX; the launch runs with CR4 = PSE | VMXE, so KVM_SET_NESTED_STATE refuses
+        // (EINVAL, nested_vmx_check_host_state) a vCPU whose leaf 1 lacks either. Build(caps, []) is the fallback leaf.
+        using var device = new FakeKvmDevice();
+        using var memory = new GuestMemory(KvmNestedLaunch.MemorySize);
+        using var kvm = KvmSystem.Open(device: device);
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        var launch = KvmNestedLaunch.Build(Caps, []);
+        Assert.DoesNotThrow(() => launch.Apply(vm, vcpu, memory));
+        var leaf1 = KvmStructs.ReadCpuid2(device.Argument("KVM_SET_CPUID2")).Single(e => e.Function == 1);
+        Assert.That((leaf1.Edx & (1u << 3), leaf1.Ecx & (1u << 5)), Is.EqualTo((1u << 3, 1u << 5)), "CPUID.1:EDX.PSE and ECX.VMX");
+    }
+
+    [TestCase(1u << 3, 0u, TestName = "a leaf 1 without PSE refuses CR4.PSE")]
+    [TestCase(0u, 1u << 5, TestName = "a leaf 1 without VMX refuses VMX operation and CR4.VMXE")]
+    public void TheFakeRefusesWhatKvmRefuses(uint edxRemoved, uint ecxRemoved)
+    {
+        // The fake's own rule (vmx_set_nested_state, nested_cr4_valid), shown able to fail: the launch's state on a vCPU
+        // whose CPUID has lost a bit its CR4 needs.
+        using var device = new FakeKvmDevice();
+        using var memory = new GuestMemory(KvmNestedLaunch.MemorySize);
+        using var kvm = KvmSystem.Open(device: device);
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        var launch = KvmNestedLaunch.Build(Caps, kvm.GetSupportedCpuid());
+        vm.SetUserMemoryRegion(0, 0, memory);
+        vcpu.SetCpuid(launch.Cpuid.Select(e => e.Function == 1 ? e with { Edx = e.Edx & ~edxRemoved, Ecx = e.Ecx & ~ecxRemoved } : e).ToList());
+        vcpu.SetMsrs(launch.Msrs);
+        vcpu.SetSregs(launch.Sregs);
+        var error = Assert.Throws<KvmException>(() => vcpu.SetNestedState(launch.State))!;
+        Assert.That((error.Call, error.Errno), Is.EqualTo(("KVM_SET_NESTED_STATE", 22)));
     }
 
     [Test]

@@ -91,6 +91,48 @@ public sealed class NestedVmxTests
     }
 
     [Test]
+    public void BeforeDirtyTrackingEveryEntryPreparesVmcs02InFull()
+    {
+        // Linux 4.15's prepare_vmcs02 (before 74a497fae754) wrote every field of vmcs02 from vmcs12 on every entry; with
+        // dirty tracking only the shadowed fields are written when L1 changed nothing else. The difference is the
+        // manifest's non-shadowed control and guest-state fields, plus the link pointer L0 puts back after them.
+        long WritesPerRoundTrip(bool full)
+        {
+            var (engine, _) = SoftwareNested.Create<Kvm2018.Layout, Kvm2018.ControlShadows>(new NestedVmxOptions { PrepareFullVmcs02EveryEntry = full });
+            engine.Memory.CreateRegion(Region, Kvm2018.Vmcs12.Revision);
+            engine.L1VmPtrLd(Region);
+            engine.L1VmLaunch();
+            engine.L2Exit(CpuidExit);
+            var before = engine.Counters;
+            engine.L1VmResume();
+            engine.L2Exit(CpuidExit);
+            return (engine.Counters - before).VmWrites;
+        }
+
+        var nonShadowedEntryFields = Kvm2018.Layout.Fields.ToArray().Count(f => f.Type is FieldType.Control or FieldType.GuestState && f.Class != FieldClass.ShadowRw);
+        Assert.That(WritesPerRoundTrip(full: true) - WritesPerRoundTrip(full: false), Is.EqualTo(nonShadowedEntryFields + 1));
+    }
+
+    [Test]
+    public void TheShadowCopyBefore44900ba65e16DispatchesTwicePerField()
+    {
+        long Lookups(bool widthSwitch)
+        {
+            var (engine, _) = SoftwareNested.Create<Kvm2018.Layout, Kvm2018.ControlShadows>(new NestedVmxOptions { RuntimeOffsetLookup = true, ShadowCopyWidthSwitch = widthSwitch });
+            engine.Memory.CreateRegion(Region, Kvm2018.Vmcs12.Revision);
+            engine.L1VmPtrLd(Region);
+            engine.L1VmLaunch();
+            engine.L2Exit(CpuidExit);
+            var before = engine.Counters;
+            engine.L1VmResume();
+            engine.L2Exit(CpuidExit);
+            return (engine.Counters - before).RuntimeLookups;
+        }
+
+        Assert.That((Lookups(false), Lookups(true)), Is.EqualTo((34L + 34, 2L * (34 + 34))), "34 RW fields back on entry, the same 34 out after the exit");
+    }
+
+    [Test]
     public void Pre2019EntriesWriteWhatTheSeriesRemoved()
     {
         // "KVM: nVMX: Don't rewrite GUEST_PML_INDEX during nested VM-Entry", "Write ENCLS-exiting bitmap once per vmcs02",

@@ -408,7 +408,7 @@ public sealed class VmxProcessorTests
         }
         else
         {
-            Assert.That((outcome.Error, outcome.Rule), Is.EqualTo((VmxInstructionError.EntryInvalidControlField, outcome.Rule)));
+            Assert.That(outcome.Error, Is.EqualTo(VmxInstructionError.EntryInvalidControlField), outcome.ToString());
             Assert.That(outcome.Rule, Does.Contain(rule));
         }
     }

@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Runtime.InteropServices;
 
 namespace VmcsGen.Backends.Kvm;
@@ -25,8 +26,24 @@ public interface IKvmDevice
 
     int Close(int fd);
 
+    /// <summary>
+    /// The trimmed text of a host file such as <c>/sys/module/kvm_intel/parameters/nested</c>, <see cref="string.Empty"/>
+    /// for a directory that exists, or null when it is absent or unreadable. Used only to explain what the host lacks.
+    /// </summary>
+    string? ReadHostFile(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? File.ReadAllText(path).Trim() : Directory.Exists(path) ? string.Empty : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The device the runtime uses: libc through P/Invoke.</summary>
-    public static IKvmDevice Libc { get; } = new LibcKvmDevice();
+    static IKvmDevice Libc { get; } = new LibcKvmDevice();
 }
 
 /// <summary>libc: open/ioctl/mmap/close, with each SafeHandle held (DangerousAddRef) for the duration of its call.</summary>

@@ -9,8 +9,24 @@ namespace VmcsGen.Backends.Kvm;
 /// Everything a vCPU needs to hold a nested state with L2 running, built from the generated <see cref="Vmcs12"/> of
 /// fields/kvm.vmcs: a tiny L1 and L2 in 32-bit protected mode with paging (one 4 MiB identity page), L2 running
 /// <c>cpuid; hlt</c>, L1's exit handler at vmcs12's HOST_RIP doing <c>out 0x10, al; hlt</c>. <see cref="Apply"/> sets it up
-/// in QEMU's order: guest memory, CPUID with VMX, IA32_FEATURE_CONTROL locked with VMX, L1's segment and control
-/// registers (CR4.VMXE), L1's registers, then KVM_SET_NESTED_STATE in guest mode.
+/// in the order of QEMU's <c>kvm_arch_put_registers</c> (target/i386/kvm/kvm.c): guest memory and CPUID with VMX first
+/// (QEMU sets CPUID at vCPU creation), then IA32_FEATURE_CONTROL locked with VMX, L1's segment and control registers
+/// (CR4.VMXE), KVM_SET_NESTED_STATE in guest mode, and last the general registers.
+/// <para>
+/// What each part becomes: the sregs are L1's (vmcs01) while L2 runs, but L1 never resumes from them — the nested VM
+/// exit loads L1's state from vmcs12's host-state fields (<c>load_vmcs12_host_state</c>, arch/x86/kvm/vmx/nested.c), so
+/// L1 resumes at HOST_RIP <see cref="L1Code"/> with HOST_RSP <see cref="L1Stack"/>. KVM_SET_NESTED_STATE enters guest
+/// mode and <c>prepare_vmcs02</c> loads L2's RIP, RSP and RFLAGS from vmcs12; the KVM_SET_REGS after it therefore sets
+/// L2's registers, which is why <see cref="Regs"/> holds exactly vmcs12's guest RIP/RSP/RFLAGS and the GPRs L2 starts
+/// with (RAX = 0: L2's CPUID reads leaf 0).
+/// </para>
+/// <para>
+/// No in-kernel irqchip (KVM_CREATE_IRQCHIP), unlike the KVM selftests (<c>kvm_arch_vm_post_create</c> calls
+/// <c>vm_create_irqchip</c>, tools/testing/selftests/kvm/lib/x86_64/processor.c) and QEMU: nothing here takes an
+/// interrupt, and with the local APIC in user space a HLT returns to us as KVM_EXIT_HLT (x86.c <c>__kvm_emulate_halt</c>),
+/// whereas an in-kernel APIC would block KVM_RUN on a HLT with interrupts off until a signal — so an L1 or L2 that halts
+/// where it should not ends the run with a named exit instead of hanging it.
+/// </para>
 /// </summary>
 public sealed class KvmNestedLaunch
 {
@@ -29,6 +45,9 @@ public sealed class KvmNestedLaunch
     private const ushort CodeSelector = 0x08, DataSelector = 0x10, TssSelector = 0x18;
     private const ulong Cr0 = 0x8000_0031, Cr4 = 0x2010; // PE NE ET PG; PSE VMXE
 
+    /// <summary>CPUID.1:ECX bit 5 (VMX), which grants CR4.VMXE; CPUID.1:EDX bit 3 (PSE), which grants CR4.PSE.</summary>
+    public const uint Leaf1EcxVmx = 1u << 5, Leaf1EdxPse = 1u << 3;
+
     private KvmNestedLaunch(byte[] memory, IReadOnlyList<KvmCpuidEntry> cpuid, KvmSregs sregs, KvmRegs regs, KvmNestedState state)
     {
         Memory = memory;
@@ -43,8 +62,10 @@ public sealed class KvmNestedLaunch
 
     public IReadOnlyList<KvmCpuidEntry> Cpuid { get; }
 
+    /// <summary>L1's segment and control registers (KVM_SET_SREGS before the nested state): CR0.PG, CR4.VMXE.</summary>
     public KvmSregs Sregs { get; }
 
+    /// <summary>L2's general registers (KVM_SET_REGS after the nested state): RIP, RSP and RFLAGS equal vmcs12's guest fields.</summary>
     public KvmRegs Regs { get; }
 
     public KvmNestedState State { get; }
@@ -66,12 +87,15 @@ public sealed class KvmNestedLaunch
         new byte[] { 0xE6, (byte)L1Port, 0xF4, 0xEB, 0xFD }.CopyTo(memory, (int)L1Code); // out 0x10, al; hlt; jmp hlt
         new byte[] { 0x0F, 0xA2, 0xF4, 0xEB, 0xFD }.CopyTo(memory, (int)L2Code);          // cpuid; hlt; jmp hlt
 
+        // Leaf 1 must grant the CR4 bits the launch uses: after KVM_SET_CPUID2, nested_vmx_cr_fixed1_bits_update
+        // (arch/x86/kvm/vmx/vmx.c) allows CR4.VMXE only with CPUID.1:ECX.VMX and CR4.PSE only with CPUID.1:EDX.PSE, and
+        // KVM_SET_NESTED_STATE checks vmcs12's host and guest CR4 against those bits (nested_cr4_valid, EINVAL).
         var cpuid = supportedCpuid
-            .Select(e => e.Function == 1 ? e with { Ecx = e.Ecx | (1u << 5) } : e) // CPUID.1:ECX.VMX
+            .Select(e => e.Function == 1 ? e with { Ecx = e.Ecx | Leaf1EcxVmx, Edx = e.Edx | Leaf1EdxPse } : e)
             .ToList();
         if (!cpuid.Any(e => e.Function == 1))
         {
-            cpuid.Add(new KvmCpuidEntry(1, 0, 0, 0x000506E3, 0, 1u << 5, 0));
+            cpuid.Add(new KvmCpuidEntry(1, 0, 0, 0x000506E3, 0, Leaf1EcxVmx, Leaf1EdxPse));
         }
 
         var flatCode = KvmSegment.Flat(CodeSelector, 0xB);
@@ -84,7 +108,7 @@ public sealed class KvmNestedLaunch
             GdtBase = Gdt, GdtLimit = 0x1F, IdtBase = 0, IdtLimit = 0,
             Cr0 = Cr0, Cr3 = PageDirectory, Cr4 = Cr4, Efer = 0, ApicBase = 0xFEE0_0900,
         };
-        var regs = new KvmRegs { Rip = L1Code, Rsp = L1Stack, Rflags = 2 };
+        var regs = new KvmRegs { Rip = L2Code, Rsp = L2Stack, Rflags = 2, Rax = 0 }; // L2's: set after the nested state (see the class remarks)
 
         var vmcs12 = Vmcs12.Create();
         vmcs12.LaunchState = 1;
@@ -150,7 +174,10 @@ public sealed class KvmNestedLaunch
         return new KvmNestedLaunch(memory, cpuid, sregs, regs, state);
     }
 
-    /// <summary>Sets the launch up on a fresh VM and vCPU, in QEMU's order; <paramref name="memory"/> becomes guest memory at 0.</summary>
+    /// <summary>
+    /// Sets the launch up on a fresh VM and vCPU in <c>kvm_arch_put_registers</c>' order (MSRs, sregs, nested state, regs);
+    /// <paramref name="memory"/> becomes guest memory at 0 and must outlive the VM.
+    /// </summary>
     public void Apply(KvmVm vm, KvmVcpu vcpu, GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(vm);
@@ -166,7 +193,7 @@ public sealed class KvmNestedLaunch
         vcpu.SetCpuid(Cpuid);
         vcpu.SetMsrs(Msrs);
         vcpu.SetSregs(Sregs);
-        vcpu.SetRegs(Regs);
         vcpu.SetNestedState(State);
+        vcpu.SetRegs(Regs);
     }
 }

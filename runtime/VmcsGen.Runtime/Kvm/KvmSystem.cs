@@ -25,7 +25,7 @@ public sealed class KvmSystem : IDisposable
             ApiVersion = Ioctls.Value(device, _fd, KvmIoctls.GetApiVersion, 0);
             if (ApiVersion != KvmIoctls.ApiVersion)
             {
-                throw new KvmUnavailableException($"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
+                throw new KvmUnavailableException(KvmUnavailableReason.ApiVersionMismatch, $"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
             }
         }
         catch
@@ -48,7 +48,7 @@ public sealed class KvmSystem : IDisposable
         device ??= IKvmDevice.Libc;
         if (device == IKvmDevice.Libc && !OperatingSystem.IsLinux())
         {
-            throw new KvmUnavailableException($"KVM needs Linux; this is {RuntimeInformation.OSDescription}");
+            throw new KvmUnavailableException(KvmUnavailableReason.NotLinux, $"KVM needs Linux; this is {RuntimeInformation.OSDescription}");
         }
 
         var fd = device.Open(path, out var errno);
@@ -56,8 +56,8 @@ public sealed class KvmSystem : IDisposable
         {
             throw errno switch
             {
-                Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException($"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
-                Errno.EACCES or Errno.EPERM => new KvmUnavailableException($"{path}: permission denied; run as root or add this user to the group that owns {path} (often 'kvm')"),
+                Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException(KvmUnavailableReason.NoDevice, $"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
+                Errno.EACCES or Errno.EPERM => new KvmUnavailableException(KvmUnavailableReason.PermissionDenied, $"{path}: permission denied; run as root or add this user to the group that owns {path} (often 'kvm')"),
                 _ => new KvmException("open", path, errno),
             };
         }
@@ -132,10 +132,11 @@ public sealed class KvmSystem : IDisposable
     public void Dispose() => _fd.Dispose();
 }
 
-/// <summary>A VM: guest memory and vCPUs.</summary>
+/// <summary>A VM: guest memory and vCPUs. It keeps the <see cref="GuestMemory"/> its memslots use alive until it is disposed.</summary>
 public sealed class KvmVm : IDisposable
 {
     private readonly KvmFileDescriptor _fd;
+    private readonly List<GuestMemory> _memory = [];
 
     internal KvmVm(KvmFileDescriptor fd, KvmSystem system)
     {
@@ -151,10 +152,24 @@ public sealed class KvmVm : IDisposable
         ArgumentNullException.ThrowIfNull(memory);
         Span<byte> region = stackalloc byte[KvmStructs.UserMemoryRegionSize];
         KvmStructs.WriteUserMemoryRegion(region, slot, 0, guestPhysical, (ulong)memory.Size, (ulong)memory.Address);
-        Ioctls.Pointer(System.Device, _fd, KvmIoctls.SetUserMemoryRegion, region);
+        memory.AddUser();
+        try
+        {
+            Ioctls.Pointer(System.Device, _fd, KvmIoctls.SetUserMemoryRegion, region);
+        }
+        catch
+        {
+            memory.Release();
+            throw;
+        }
+
+        lock (_memory)
+        {
+            _memory.Add(memory);
+        }
     }
 
-    /// <summary>KVM_CREATE_VCPU; the vCPU's <c>struct kvm_run</c> is mapped at once (nothing leaks if that fails).</summary>
+    /// <summary>KVM_CREATE_VCPU; the vCPU's <c>struct kvm_run</c> is mapped on its first <see cref="KvmVcpu.Run"/>, not here.</summary>
     public KvmVcpu CreateVcpu(int id)
     {
         var fd = new KvmFileDescriptor(Ioctls.Value(System.Device, _fd, KvmIoctls.CreateVcpu, id), $"vCPU {id}", System.Device);
@@ -169,7 +184,22 @@ public sealed class KvmVm : IDisposable
         }
     }
 
-    public void Dispose() => _fd.Dispose();
+    /// <summary>Closes the VM fd (KVM drops its memslots with the VM), then lets go of the guest memory they used.</summary>
+    public void Dispose()
+    {
+        _fd.Dispose();
+        GuestMemory[] memory;
+        lock (_memory)
+        {
+            memory = [.. _memory];
+            _memory.Clear();
+        }
+
+        foreach (var m in memory)
+        {
+            m.Release();
+        }
+    }
 }
 
 /// <summary>A vCPU: registers, CPUID, MSRs, KVM_RUN and its nested VMX state.</summary>
@@ -233,7 +263,12 @@ public sealed class KvmVcpu : IDisposable
         Ioctls.Pointer(Device, _fd, KvmIoctls.SetRegs, buffer);
     }
 
-    /// <summary>KVM_RUN until the next exit to user space; the exit as <c>struct kvm_run</c> describes it.</summary>
+    /// <summary>
+    /// KVM_RUN until the next exit to user space; the exit as <c>struct kvm_run</c> describes it. <c>struct kvm_run</c> is
+    /// mapped on the first call. KVM_RUN is entered again when it returns EINTR (a signal arrived: x86.c
+    /// <c>vcpu_run</c> stops with KVM_EXIT_INTR; the .NET runtime signals its threads, and QEMU's <c>kvm_cpu_exec</c> too
+    /// simply runs again); any other error is a <see cref="KvmException"/>.
+    /// </summary>
     public unsafe KvmRunExit Run()
     {
         if (_run == 0)
@@ -246,8 +281,16 @@ public sealed class KvmVcpu : IDisposable
             }
         }
 
-        Ioctls.Value(Device, _fd, KvmIoctls.Run, 0);
-        return KvmRunExit.Read(new ReadOnlySpan<byte>((void*)_run, 64));
+        int runErrno;
+        while (Device.Ioctl(_fd, KvmIoctls.Run, 0, out runErrno) < 0)
+        {
+            if (runErrno != Errno.EINTR)
+            {
+                throw new KvmException(KvmIoctls.Name(KvmIoctls.Run), _fd.ToString(), runErrno);
+            }
+        }
+
+        return KvmRunExit.Read(new ReadOnlySpan<byte>((void*)_run, (int)Math.Min(_runSize, (nuint)KvmRunExit.DecodedSize)));
     }
 
     /// <summary>KVM_GET_NESTED_STATE: the vCPU's nested state, as its bytes with KVM's blob-only verdict (no vCPU checks on GET).</summary>
@@ -275,7 +318,7 @@ public sealed class KvmVcpu : IDisposable
         var size = NestedStateSize;
         return size > 0
             ? size
-            : throw new KvmUnavailableException("this host's KVM has no KVM_CAP_NESTED_STATE (nested virtualization is off, or the CPU has no VMX/SVM): there is no nested state to get or set");
+            : throw new KvmUnavailableException(KvmUnavailableReason.NoNestedState, "this host's KVM has no KVM_CAP_NESTED_STATE (neither kvm_intel nor kvm_amd, or an older kernel that drops the hooks with nested off): there is no nested state to get or set");
     }
 
     public void Dispose()

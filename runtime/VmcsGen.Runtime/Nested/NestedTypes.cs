@@ -44,6 +44,22 @@ public sealed record NestedVmxOptions
     public bool Pre2019VmcsTraffic { get; init; }
 
     /// <summary>
+    /// Before Linux 4.16 (commit 74a497fae754, "KVM: nVMX: track dirty state of non-shadowed VMCS fields", December 2017):
+    /// no dirty tracking of vmcs12, so every nested entry prepares vmcs02 in full from vmcs12, every dirty group written
+    /// whether L1 changed it or not (prepare_vmcs02 of Linux 4.15 has no prepare_vmcs02_full split).
+    /// </summary>
+    public bool PrepareFullVmcs02EveryEntry { get; init; }
+
+    /// <summary>
+    /// Before commit 44900ba65e16 ("KVM: VMX: optimize shadow VMCS copying", December 2017): the shadow copy loops of
+    /// Linux 4.15 switch on each field's width on the VMCS side too (vmcs_read16/32/64/readl in copy_shadow_to_vmcs12,
+    /// vmcs_write16/32/64/writel in copy_vmcs12_to_shadow) besides vmcs12_read_any/vmcs12_write_any's own lookup: one more
+    /// per-field run-time dispatch, counted as a run-time lookup (<see cref="NestedCounters.RuntimeLookups"/>). Takes
+    /// effect with <see cref="RuntimeOffsetLookup"/>.
+    /// </summary>
+    public bool ShadowCopyWidthSwitch { get; init; }
+
+    /// <summary>
     /// On every nested exit, write L1's state from vmcs12's host-state area into vmcs01 (KVM's <c>load_vmcs12_host_state</c>).
     /// On by default, as in every KVM; off only to measure the engine's field movement alone.
     /// </summary>

@@ -29,7 +29,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
                 continue;
             }
 
-            _box.Counts.RuntimeLookups++;
+            _box.Counts.RuntimeLookups += Options.ShadowCopyWidthSwitch ? 2 : 1;
             result = result.Then(_l0.VmRead(encoding, out var value));
             switch (width)
             {
@@ -70,7 +70,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
                 continue;
             }
 
-            _box.Counts.RuntimeLookups++;
+            _box.Counts.RuntimeLookups += Options.ShadowCopyWidthSwitch ? 2 : 1;
             var value = width switch
             {
                 FieldWidth.Bits16 => BinaryPrimitives.ReadUInt16LittleEndian(vmcs12[offset..]),

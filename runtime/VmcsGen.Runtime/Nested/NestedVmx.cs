@@ -641,7 +641,14 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
     {
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs02), "VMPTRLD vmcs02");
-        Check(TLayout.PrepareVmcs02(ref _l0, _vmcs12, _dirty, _features, ref _controls02), "prepare vmcs02");
+        // Before December 2017 KVM kept no dirty state: every entry prepared vmcs02 in full.
+        if (Options.PrepareFullVmcs02EveryEntry)
+        {
+            _dirty = TLayout.AllDirtyGroups;
+        }
+
+        var dirty = _dirty;
+        Check(TLayout.PrepareVmcs02(ref _l0, _vmcs12, dirty, _features, ref _controls02), "prepare vmcs02");
         if (Options.Pre2019VmcsTraffic)
         {
             LegacyEntryWrites();
@@ -658,6 +665,12 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         {
             foreach (var encoding in _entryControls)
             {
+                // Those of a dirty group were just written by the entry preparation: KVM writes each control once.
+                if ((TLayout.DirtyGroupOf(encoding) & dirty) != 0)
+                {
+                    continue;
+                }
+
                 TLayout.Read(_vmcs12, encoding, out var value);
                 Check(_l0.VmWrite(encoding, value), "VMWRITE vmcs02 control");
             }

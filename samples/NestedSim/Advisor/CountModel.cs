@@ -154,7 +154,8 @@ public sealed class CountModel
     private readonly Classification _c;
     private readonly NestedVmxOptions _options;
     private readonly uint[] _groupBit;
-    private readonly int _everyExit, _rare, _readWrite, _readOnly, _legacy, _entryControls;
+    private readonly int _everyExit, _rare, _readWrite, _readOnly, _legacy;
+    private readonly (uint Group, int Writes)[] _entryControls;
     private readonly int _everyEntryWrites, _everyEntryMajor;
     private readonly int[] _everyEntryShadowed;
     private readonly Dictionary<uint, (int Writes, int Major, int[] Shadowed)> _groups = new();
@@ -173,9 +174,10 @@ public sealed class CountModel
         _readWrite = fields.Count(f => f.Class == FieldClass.ShadowRw);
         _readOnly = fields.Count(f => f.Class == FieldClass.ShadowRo);
         _legacy = NestedTraffic.LegacyEntryWriteEncodings.Count(e => classification.IndexOf(e) >= 0);
-        _entryControls = fields
-            .Where(f => VmcsEncoding.IsMajorControl(f.Encoding) && f.Class != FieldClass.ShadowRw && !f.ControlShadow)
-            .Sum(f => f.Width == FieldWidth.Bits64 ? 2 : 1);
+        _entryControls = Enumerable.Range(0, fields.Length)
+            .Where(i => VmcsEncoding.IsMajorControl(fields[i].Encoding) && fields[i].Class != FieldClass.ShadowRw && !fields[i].ControlShadow)
+            .Select(i => (_groupBit[i], fields[i].Width == FieldWidth.Bits64 ? 2 : 1))
+            .ToArray();
         var everyEntry = Enumerable.Range(0, fields.Length).Where(i => fields[i].IsEntryField && fields[i].Class == FieldClass.ShadowRw).ToList();
         _everyEntryWrites = everyEntry.Count(i => !fields[i].ControlShadow);
         _everyEntryMajor = everyEntry.Count(i => !fields[i].ControlShadow && VmcsEncoding.IsMajorControl(fields[i].Encoding));
@@ -283,6 +285,12 @@ public sealed class CountModel
             dirty |= _groupBit[i];
         }
 
+        // Before December 2017 (74a497fae754) KVM kept no dirty state: vmcs02 is prepared in full on every entry.
+        if (o.PrepareFullVmcs02EveryEntry)
+        {
+            dirty = uint.MaxValue;
+        }
+
         // VMRESUME: the shadow flushed into vmcs12, vmcs02 prepared from it, the entry.
         c.ExitsVmresume++;
         if (shadow)
@@ -317,8 +325,10 @@ public sealed class CountModel
 
         if (o.RewriteControlsEveryEntry)
         {
-            c.VmWrites += _entryControls;
-            majorWrites += _entryControls;
+            // Controls of a dirty group were written by the preparation above: once per entry.
+            var rewritten = _entryControls.Where(e => (e.Group & dirty) == 0).Sum(e => e.Writes);
+            c.VmWrites += rewritten;
+            majorWrites += rewritten;
         }
 
         c.ControlVmWrites += majorWrites;
@@ -362,7 +372,7 @@ public sealed class CountModel
 
         if (_options.RuntimeOffsetLookup)
         {
-            c.RuntimeLookups += fields;
+            c.RuntimeLookups += _options.ShadowCopyWidthSwitch ? 2 * fields : fields;
         }
     }
 

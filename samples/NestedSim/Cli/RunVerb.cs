@@ -20,7 +20,7 @@ public sealed class RunSettings : ReportSettings
     public bool List { get; set; }
 
     /// <summary>The options of the run (the record the simulation reads).</summary>
-    public Options ToOptions() => new(Workloads, Manifests, Rounds, Seed, Format, CostsFile, Costs, List, Help: false, Suite: null, Quiet, PlotFile);
+    public Options ToOptions() => new(Workloads, Manifests, Rounds, Seed, Format, CostsFile, Costs, List, Help: false, Suite: null, Quiet, Plot: PlotFile);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () =>
     {

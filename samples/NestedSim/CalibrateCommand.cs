@@ -37,6 +37,7 @@ public static class CalibrateCommand
         }
 
         Print(console, result);
+        settings.PlotFile?.Write(Plots.Calibration(result), console);
         if (output is not null)
         {
             var text = result.Model.ToFileText(

@@ -15,7 +15,7 @@ namespace VmcsGen.Samples.NestedSim;
 public sealed record Options(
     IReadOnlyList<string> Workloads, IReadOnlyList<string> Manifests, int Rounds, int Seed, string Format,
     string? CostsFile, IReadOnlyDictionary<string, double> Costs, bool List, bool Help, string? Suite = null, bool Quiet = false,
-    string? From = null, string? To = null, bool History = false)
+    string? From = null, string? To = null, bool History = false, PlotFile? Plot = null)
 {
     public const int DefaultRounds = 20_000;
     public const int MaxRounds = 1_000_000;
@@ -42,6 +42,12 @@ public static class Program
     public const int Ran = 0;
     public const int BadInput = 2;
     public const int RanUnfaithful = 3;
+
+    /// <summary>
+    /// The band the suite's picture draws around each published change, in percentage points: the bound
+    /// samples/NestedSim/README.md states and SuiteTests holds the tests that were not calibrated on to.
+    /// </summary>
+    public const double SuitePlotBand = 2.5;
 
     private static int Main(string[] args)
     {
@@ -143,6 +149,8 @@ public static class Program
                 break;
         }
 
+        options.Plot?.Write(Plots.Ladder(results), options.Format == "table" ? Output() : null);
+
         var unfaithful = results.SelectMany(r => r.Strategies.Where(s => !s.Faithful).Select(s => $"{s.Strategy.Name} on {r.Workload.Name}")).ToList();
         if (unfaithful.Count > 0)
         {
@@ -220,6 +228,8 @@ public static class Program
                 Report.SuiteTable(Output(), suite, tests, costs, options.Rounds, options.Seed);
                 break;
         }
+
+        options.Plot?.Write(Plots.Suite(suite, tests, SuitePlotBand), options.Format == "table" ? Output() : null);
 
         return tests.Any(t => !t.Before.Faithful || !t.After.Faithful) ? RanUnfaithful : Ran;
     }

@@ -17,7 +17,7 @@ namespace VmcsGen.NestedSim.Tests;
 /// </summary>
 public sealed class AdvisorTests
 {
-    private const int Rounds = Options.DefaultRounds; // what the README's numbers were computed with
+    private const int Rounds = Options.DefaultRounds; // what the tool runs by default
 
     private static readonly AdviseOptions Defaults = AdviseOptions.Parse("advise", ["--rounds", Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--safety", "2000"]);
 
@@ -84,14 +84,6 @@ public sealed class AdvisorTests
             Assert.That(Advisor.WithinLimits(advice.After), Is.True);
         });
 
-        var readme = Sim.Readme();
-        Assert.Multiple(() =>
-        {
-            Sim.AssertReadmeSays(readme, $"**{found.Count} of the {target.Count}** reclassifications");
-            Sim.AssertReadmeSays(readme, $"It models {advice.WeightedAfter:N0} cycles per round trip (weighted) against kvm.vmcs's {advisor.Cost(kvm, costs):N0} and kvm-2018.vmcs's {advice.WeightedBefore:N0}");
-            Sim.AssertReadmeSays(readme, string.Join(", ", target.Except(found).Select(f => f.Name).SkipLast(1)) + " and " + target.Except(found).Last().Name);
-        });
-
         var text = input.Text.Rewrite(input.Classification, advice.After, "VmcsGen.Layouts.Kvm2018Advised", ["test"]);
         var verification = AdviseCommand.Verify("kvm-2018.advised.vmcs", text, advice, advisor.Profiles, names, Defaults, costs);
         Assert.That(verification.Failure, Is.Null);
@@ -106,14 +98,12 @@ public sealed class AdvisorTests
         var (input, _, _, advisor) = Setup("kvm", "--workload", "cpuid-loop", "--workload", "io-mix", "--workload", "idle");
         var advice = advisor.Search(input.Classification, costs);
         string Percent(double before, double after) => ((before - after) / before * 100).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + " %";
-        var readme = Sim.Readme();
         foreach (var (workload, _, before, after) in advice.PerWorkload)
         {
             TestContext.Out.WriteLine($"{workload}: {before:N0} -> {after:N0} ({Percent(before, after)})");
-            Sim.AssertReadmeSays(readme, $"{workload} {Percent(before, after)}");
         }
 
-        Sim.AssertReadmeSays(readme, $"({Percent(advice.WeightedBefore, advice.WeightedAfter)} weighted)");
+        TestContext.Out.WriteLine($"weighted: {Percent(advice.WeightedBefore, advice.WeightedAfter)}");
 
         Assert.Multiple(() =>
         {

@@ -140,11 +140,16 @@ public sealed class CliTests
         }
     }
 
-    /// <summary>The arguments of each <c>dotnet run --project samples/NestedSim … --</c> line (continuations joined, comments and [optional] brackets dropped).</summary>
+    /// <summary>
+    /// The arguments of each <c>dotnet run --project samples/NestedSim … --</c> line and each <c>vmcsgen-sim …</c> line of a
+    /// code block (continuations joined, comments and [optional] brackets dropped).
+    /// </summary>
     private static IEnumerable<string[]> DocumentedCommandLines(string markdown)
     {
         var text = Regex.Replace(markdown, @"\\\r?\n\s*", " ");
-        foreach (Match m in Regex.Matches(text, @"dotnet run --project samples/NestedSim -c Release(?: -- ([^`\n#]*))?"))
+        var lines = Regex.Matches(text, @"dotnet run --project samples/NestedSim -c Release(?: -- ([^`\n#]*))?")
+            .Concat(Regex.Matches(text, @"(?m)^\s*vmcsgen-sim( [^`\n#]*)?")); // the installed tool's lines in code blocks
+        foreach (Match m in lines)
         {
             var args = m.Groups[1].Value.Replace("[", string.Empty, StringComparison.Ordinal).Replace("]", string.Empty, StringComparison.Ordinal);
             yield return args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -154,7 +159,7 @@ public sealed class CliTests
     /// <summary>An empty stand-in for a file the line names (unless the tool ships it), so that the line's spelling is what is checked.</summary>
     private static string StandIn(string token, string directory)
     {
-        if (token.StartsWith('-') || !Regex.IsMatch(token, @"\.(txt|costs|trace|gz|vmcs|tsv|workload)$") || File.Exists(Path.Combine(AppContext.BaseDirectory, token)))
+        if (token.StartsWith('-') || !Regex.IsMatch(token, @"\.(txt|costs|trace|gz|vmcs|tsv|workload|svg|png)$") || File.Exists(Path.Combine(AppContext.BaseDirectory, token)))
         {
             return token;
         }

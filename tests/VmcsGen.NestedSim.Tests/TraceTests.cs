@@ -134,7 +134,9 @@ public sealed class TraceTests
         Assert.That(after, Is.EqualTo(before).Within(1).Percent);
     }
 
+    /// <summary>Doc-sync: the example trace docs/TRACE.md shows parses, into what the page says it is.</summary>
     [Test]
+    [Category("DocSync")]
     public void TheExampleInTraceMdParsesAsDocumented()
     {
         var markdown = File.ReadAllText(Path.Combine(Sim.RepositoryRoot(), "docs", "TRACE.md"));
@@ -231,8 +233,13 @@ public sealed class TraceTests
         Assert.That(TraceFile.NameOf(gz), Is.EqualTo("cpuid"));
     });
 
-    /// <summary>samples/NestedSim/README.md's worked example, replayed: record idle on kvm.vmcs, advise on the trace.</summary>
+    /// <summary>
+    /// Doc-sync: samples/NestedSim/README.md's worked example shows two commands and what advise printed; this replays them
+    /// (record idle on kvm.vmcs, advise on the trace) and checks the shown rows are what they print. It checks the page, not
+    /// the advisor (AdvisorTests and CountModelTests do that).
+    /// </summary>
     [Test]
+    [Category("DocSync")]
     public void TheReadmesWorkedExampleIsWhatRecordAndAdvisePrint() => InTemporaryDirectory(directory =>
     {
         var trace = Path.Combine(directory, "idle.trace");

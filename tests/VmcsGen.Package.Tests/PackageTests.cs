@@ -8,19 +8,13 @@ using NUnit.Framework;
 namespace VmcsGen.Package.Tests;
 
 /// <summary>
-/// What a newcomer does, end to end: pack VmcsGen into a local folder feed, make a fresh console project that adds the
+/// What a newcomer does, end to end: take VmcsGen from a local folder feed (<see cref="LocalFeed"/>), make a fresh console project that adds the
 /// package by name from that feed, put the manifest and Program.cs of docs/GETTING-STARTED.md in it (the page's own code
 /// blocks), build and run a nested round trip, then check that manifest mistakes surface as VMCS diagnostics in that build.
 /// </summary>
 [Category("DocSync")] // follows docs/GETTING-STARTED.md as written, with the real dotnet pack/new/add/build/run
 public sealed class PackageTests
 {
-#if DEBUG
-    private const string Configuration = "Debug";
-#else
-    private const string Configuration = "Release";
-#endif
-
     private string _work = null!;
     private string _app = null!;
     private string _version = null!;
@@ -29,21 +23,10 @@ public sealed class PackageTests
     public void PackAndCreateTheApp()
     {
         _work = Directory.CreateTempSubdirectory("vmcsgen-package-").FullName;
-        var feed = Path.Combine(_work, "feed");
-        _version = "0.1.0-test." + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
-        var root = RepositoryRoot();
-        Run(root, "pack", Path.Combine(root, "runtime", "VmcsGen.Runtime", "VmcsGen.Runtime.csproj"), "-c", Configuration, "--no-build", "-o", feed, "-p:PackageVersion=" + _version);
-        Assert.That(File.Exists(Path.Combine(feed, $"VmcsGen.{_version}.nupkg")), "dotnet pack made the package");
-
-        File.WriteAllText(Path.Combine(_work, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <clear />
-                <add key="local" value="{feed}" />
-              </packageSources>
-            </configuration>
-            """);
+        _version = LocalFeed.Version;
+        var root = Dotnet.RepositoryRoot();
+        Assert.That(File.Exists(Path.Combine(LocalFeed.Directory, $"VmcsGen.{_version}.nupkg")), "dotnet pack made the package");
+        File.WriteAllText(Path.Combine(_work, "nuget.config"), LocalFeed.NuGetConfig);
         Run(_work, "new", "console", "-o", "MyHypervisor", "--no-restore");
         _app = Path.Combine(_work, "MyHypervisor");
         Run(_app, "add", "package", "VmcsGen", "--version", _version);
@@ -116,48 +99,6 @@ public sealed class PackageTests
 
     private string Run(string directory, params string[] arguments) => Run(directory, false, arguments);
 
-    private string Run(string directory, bool expectFailure, params string[] arguments)
-    {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
-        start.Environment["NUGET_PACKAGES"] = Path.Combine(_work, "packages");
-        start.Environment.Remove("MSBuildExtensionsPath");
-        start.Environment.Remove("MSBUILD_EXE_PATH");
-        start.Environment.Remove("MSBuildSDKsPath");
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"dotnet {string.Join(' ', arguments)} did not finish in 5 minutes");
-        }
-
-        var output = stdout.Result + stderr.Result;
-        TestContext.Out.WriteLine($"$ dotnet {string.Join(' ', arguments)}  (in {directory})\n{output}");
-        if (!expectFailure)
-        {
-            Assert.That(process.ExitCode, Is.Zero, $"dotnet {string.Join(' ', arguments)} failed:\n{output}");
-        }
-
-        return output;
-    }
-
-    private static string RepositoryRoot([CallerFilePath] string path = "")
-    {
-        var directory = Path.GetDirectoryName(path);
-        while (directory is not null && !File.Exists(Path.Combine(directory, "VmcsGen.sln")))
-        {
-            directory = Path.GetDirectoryName(directory);
-        }
-
-        return directory ?? throw new InvalidOperationException("VmcsGen.sln not found above " + path);
-    }
+    private string Run(string directory, bool expectFailure, params string[] arguments) =>
+        Dotnet.Run(directory, Path.Combine(_work, "packages"), expectFailure, arguments);
 }

@@ -171,6 +171,7 @@ public static class AdviseCommand
             console.MarkupLine("no --out given: the proposal was not written");
         }
 
+        o.Plot?.Write(Plots.Advice(advice, Path.GetFileName(input.Path), "proposal"), o.Format == "json" ? null : console);
         return Program.Ran;
     }
 
@@ -374,9 +375,11 @@ public static class AdviseCommand
         WarnAboutMissingFields(a, workloads);
         var advisor = new Advisor(Profiles(a.Classification, workloads, names, o.Rounds, o.Seed));
         var advice = advisor.Explain(a.Classification, b.Classification, costs);
+        var figure = o.Plot is null ? null : Plots.Advice(advice, "A = " + Path.GetFileName(a.Path), "B = " + Path.GetFileName(b.Path));
         if (o.Format == "json")
         {
             Console.WriteLine(ToJson(a, advice, null, b.Text.Namespace, o, costs, null, null, b.Path));
+            o.Plot?.Write(figure!, null);
             return Program.Ran;
         }
 
@@ -384,6 +387,7 @@ public static class AdviseCommand
         console.MarkupLine($"[bold]compare[/] A = {Markup.Escape(Path.GetFileName(a.Path))}, B = {Markup.Escape(Path.GetFileName(b.Path))} (today's engine, {o.Rounds} round trips per workload, seed {o.Seed})");
         PrintWorkloads(console, advice, "A", "B");
         PrintChanges(console, advice.Changes, "B");
+        o.Plot?.Write(figure!, console);
         return Program.Ran;
     }
 
@@ -516,7 +520,7 @@ public static class AdviseCommand
 public sealed record AdviseOptions(
     string? Manifest, IReadOnlyList<(string Name, double Weight)> Workloads, IReadOnlyList<(string Path, double Weight)> Traces,
     (string Name, double Weight)? Suite, string? CostsFile, IReadOnlyDictionary<string, double> Costs, string? Out, string? Layout,
-    int Rounds, int Seed, int Safety, bool Quiet, bool Help, IReadOnlyList<string> Positional, string Format = "table")
+    int Rounds, int Seed, int Safety, bool Quiet, bool Help, IReadOnlyList<string> Positional, string Format = "table", PlotFile? Plot = null)
 {
     /// <summary>
     /// The options a command line of <paramref name="command"/> (advise, compare, record or convert) gives, parsed and

@@ -32,7 +32,7 @@ public class AdvisorSettings : ReportSettings
             Workloads.Select(w => Weighted("--workload", w)).ToList(),
             Traces.Select(t => Weighted("--trace", t)).ToList(),
             Suite is null ? null : SuiteWeight(Suite),
-            CostsFile, Costs, output, layout, Rounds, Seed, safety, Quiet || Format == "json", Help: false, positional ?? [], Format);
+            CostsFile, Costs, output, layout, Rounds, Seed, safety, Quiet || Format == "json", Help: false, positional ?? [], Format, PlotFile);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () => _ = ToAdviseOptions());
 
@@ -103,7 +103,8 @@ public sealed class AdviseVerb : Verb<AdviseSettings>
             .WithExample("advise", "--manifest", "kvm-2018", "--out", "proposal.vmcs")
             .WithExample("advise", "--manifest", "kvm", "--trace", "my-l1.trace", "--out", "kvm-mine.vmcs")
             .WithExample("advise", "--manifest", "fields/mine.vmcs", "--workload", "idle:3", "--suite", "vmexit:1")
-            .WithExample("advise", "--manifest", "kvm", "--format", "json");
+            .WithExample("advise", "--manifest", "kvm", "--format", "json")
+            .WithExample("advise", "--manifest", "kvm-2018", "--plot", "advice.svg");
 
     protected override int Run(AdviseSettings settings) =>
         AdviseCommand.Advise(settings.ToAdviseOptions());

@@ -41,6 +41,18 @@ public sealed class CalibrateSettings : SimulationSettings
     [Description("Write the fitted costs here, for --costs (nothing is written on any error).")]
     public string? Out { get; set; }
 
+    [CommandOption("--plot <FILE.svg|FILE.png>")]
+    [Description("Also draw each point's residual as a picture (SVG or PNG, by the extension).")]
+    public string? Plot { get; set; }
+
+    [CommandOption("--plot-size <WIDTHxHEIGHT>")]
+    [Description("The picture's size in pixels.")]
+    [DefaultValue("1200x800")]
+    public string PlotSize { get; set; } = "1200x800";
+
+    /// <summary>The checked picture request, or null without --plot.</summary>
+    public PlotFile? PlotFile => PlotOptions.Check(Plot, PlotSize);
+
     /// <summary>The tests of --only, or null for all.</summary>
     public IReadOnlySet<string>? OnlyTests =>
         Only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
@@ -59,6 +71,7 @@ public sealed class CalibrateSettings : SimulationSettings
         MustExist("--table", Table);
         MustExist("--single-level", SingleLevel);
         MustExist("--costs", CostsFile);
+        _ = PlotFile;
     });
 }
 
@@ -71,7 +84,8 @@ public sealed class CalibrateVerb : Verb<CalibrateSettings>
                 "squares, prints the fitted model and each point's residual, and writes a costs file that --costs reads. Every " +
                 "measured test must be in the vmexit suite and exit to L1 at least once per iteration.")
             .WithExample("calibrate", "--before", "vmexit-old-L0.txt", "--after", "vmexit-new-L0.txt", "--out", "my.costs")
-            .WithExample("calibrate", "--table", "Calibration/kvm-2019-vmx-optimizations.tsv", "--only", "cpuid,vmcall,inl_from_qemu", "--out", "Costs/default.costs");
+            .WithExample("calibrate", "--table", "Calibration/kvm-2019-vmx-optimizations.tsv", "--only", "cpuid,vmcall,inl_from_qemu", "--out", "Costs/default.costs")
+            .WithExample("calibrate", "--table", "Calibration/kvm-2019-vmx-optimizations.tsv", "--plot", "residuals.svg");
 
     protected override int Run(CalibrateSettings settings) =>
         CalibrateCommand.Run(settings);

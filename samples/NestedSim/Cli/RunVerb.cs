@@ -20,7 +20,7 @@ public sealed class RunSettings : ReportSettings
     public bool List { get; set; }
 
     /// <summary>The options of the run (the record the simulation reads).</summary>
-    public Options ToOptions() => new(Workloads, Manifests, Rounds, Seed, Format, CostsFile, Costs, List, Help: false, Suite: null, Quiet);
+    public Options ToOptions() => new(Workloads, Manifests, Rounds, Seed, Format, CostsFile, Costs, List, Help: false, Suite: null, Quiet, Plot: PlotFile);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () =>
     {
@@ -50,6 +50,7 @@ public sealed class RunVerb : Verb<RunSettings>
         example(["--workload", "idle", "--format", "csv"]);
         example(["--manifest", "minimal", "--rounds", "5000"]);
         example(["--costs", "my.costs", "--cost", "vmread=20"]);
+        example(["--workload", "cpuid-loop", "--plot", "ladder.svg"]);
         example(["--list"]);
     }
 

@@ -167,6 +167,18 @@ public class ReportSettings : CostSettings
     [Description("No progress display.")]
     public bool Quiet { get; set; }
 
+    [CommandOption("--plot <FILE.svg|FILE.png>")]
+    [Description("Also draw the result as a picture (SVG or PNG, by the extension).")]
+    public string? Plot { get; set; }
+
+    [CommandOption("--plot-size <WIDTHxHEIGHT>")]
+    [Description("The picture's size in pixels.")]
+    [DefaultValue("1200x800")]
+    public string PlotSize { get; set; } = "1200x800";
+
+    /// <summary>The checked picture request, or null without --plot.</summary>
+    public PlotFile? PlotFile => PlotOptions.Check(Plot, PlotSize);
+
     /// <summary>The formats this verb writes, the first the default.</summary>
     protected virtual IReadOnlyList<string> Formats => ["table", "json", "csv"];
 
@@ -175,10 +187,48 @@ public class ReportSettings : CostSettings
 
     public override ValidationResult Validate() => Then(base.Validate(), () =>
     {
+        _ = PlotFile;
         if (!Formats.Contains(Format))
         {
             var list = Formats.Count == 2 ? $"{Formats[0]} or {Formats[1]}" : $"{string.Join(", ", Formats.Take(Formats.Count - 1))} or {Formats[^1]}";
             throw new ArgumentException($"--format takes {list}, got '{CostModel.Truncate(Format)}'");
         }
     });
+}
+
+/// <summary>The checks of <c>--plot</c> and <c>--plot-size</c>, for every verb that draws.</summary>
+public static class PlotOptions
+{
+    public const int MinSide = 200;
+    public const int MaxSide = 10_000;
+
+    /// <summary>The picture the options ask for (null without --plot); a wrong extension, folder or size names its option.</summary>
+    public static PlotFile? Check(string? plot, string size)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(size, "^([0-9]{1,5})[xX×]([0-9]{1,5})$");
+        var (width, height) = match.Success ? (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture)) : (0, 0);
+        if (width is < MinSide or > MaxSide || height is < MinSide or > MaxSide)
+        {
+            throw new ArgumentException($"--plot-size takes WIDTHxHEIGHT in pixels, each from {MinSide} to {MaxSide:N0}, got '{CostModel.Truncate(size)}'");
+        }
+
+        if (plot is null)
+        {
+            return null;
+        }
+
+        var extension = Path.GetExtension(plot).ToLowerInvariant();
+        if (extension is not (".svg" or ".png"))
+        {
+            throw new ArgumentException($"--plot takes FILE.svg or FILE.png, got '{CostModel.Truncate(plot)}'");
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(plot));
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            throw new ArgumentException($"--plot {plot}: no such folder {directory}");
+        }
+
+        return new PlotFile(plot, width, height);
+    }
 }

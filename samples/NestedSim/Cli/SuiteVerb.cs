@@ -25,13 +25,18 @@ public sealed class SuiteSettings : ReportSettings
     public bool History { get; set; }
 
     /// <summary>The options of the run (the record the simulation reads).</summary>
-    public Options ToOptions() => new([], [], Rounds, Seed, Format, CostsFile, Costs, List: false, Help: false, Suite: Name, Quiet, From, To, History);
+    public Options ToOptions() => new([], [], Rounds, Seed, Format, CostsFile, Costs, List: false, Help: false, Suite: Name, Quiet, From, To, History, PlotFile);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () =>
     {
         if (!NestedSim.Suite.Names().Contains(Name))
         {
             throw new ArgumentException($"suite {CostModel.Truncate(Name)}: no such suite; shipped: {string.Join(", ", NestedSim.Suite.Names())}");
+        }
+
+        if (History && Plot is not null)
+        {
+            throw new ArgumentException("--plot draws one before/after comparison; with --history it has none (give --from and --to instead)");
         }
 
         if (History && (From is not null || To is not null))
@@ -59,6 +64,7 @@ public sealed class SuiteVerb : Verb<SuiteSettings>
                 "'--suite NAME' before any verb is the same command.")
             .WithExample("suite", "vmexit")
             .WithExample("suite", "vmexit", "--format", "json")
+            .WithExample("suite", "vmexit", "--plot", "suite.png", "--plot-size", "1600x900")
             .WithExample("suite", "vmexit", "--from", "kvm-2017", "--to", "+dirty-tracking")
             .WithExample("suite", "vmexit", "--history")
             .WithExample("suite", "vmexit", "--costs", "my.costs");

@@ -3,46 +3,20 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
-using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Text;
 using NUnit.Framework;
 
 namespace VmcsGen.Generator.Tests;
 
-/// <summary>An in-memory manifest handed to the generator as an AdditionalFile.</summary>
-internal sealed class InMemoryAdditionalText(string path, string text) : AdditionalText
-{
-    private readonly SourceText _text = SourceText.From(text);
-
-    public override string Path { get; } = path;
-
-    public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
-}
-
 internal static class TestHelpers
 {
-    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
-    {
-        var trusted = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(System.IO.Path.PathSeparator);
-        return trusted
-            .Where(p => System.IO.Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || System.IO.Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")
-            .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(VmxResult).Assembly.Location))
-            .ToImmutableArray();
-    });
-
     public static string FieldsDirectory => System.IO.Path.Combine(AppContext.BaseDirectory, "fields");
 
     public static string ReadShippedManifest(string fileName) => File.ReadAllText(System.IO.Path.Combine(FieldsDirectory, fileName));
 
     public static CSharpCompilation CreateCompilation(bool withRuntime = true, params string[] sources) =>
-        CSharpCompilation.Create(
-            "VmcsGen.TestAssembly",
-            sources.Select(s => CSharpSyntaxTree.ParseText(s, new CSharpParseOptions(LanguageVersion.Latest))),
-            withRuntime ? References.Value : References.Value.RemoveAt(References.Value.Length - 1),
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        GeneratorRunner.CreateCompilation("VmcsGen.TestAssembly", sources, withRuntime);
 
     /// <summary>
     /// A driver over the manifests. By default it sets VmcsGenRecompileReferencedLayouts, so fields/kvm.vmcs can be compiled
@@ -50,12 +24,7 @@ internal static class TestHelpers
     /// is what a user project sees.
     /// </summary>
     public static GeneratorDriver CreateDriver(AdditionalText[] manifests, bool recompileReferencedLayouts = true) =>
-        CSharpGeneratorDriver.Create(
-            [new VmcsGenerator().AsSourceGenerator()],
-            manifests,
-            new CSharpParseOptions(LanguageVersion.Latest),
-            optionsProvider: recompileReferencedLayouts ? new GlobalOptionsProvider("build_property.VmcsGenRecompileReferencedLayouts", "true") : null,
-            new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+        GeneratorRunner.CreateDriver(manifests, recompileReferencedLayouts, trackIncrementalSteps: true);
 
     public static GeneratorDriver CreateDriver(params AdditionalText[] manifests) => CreateDriver(manifests, recompileReferencedLayouts: true);
 
@@ -122,27 +91,4 @@ public sealed record GeneratorRun(GeneratorDriver Driver, GeneratorDriverRunResu
     public ImmutableArray<Diagnostic> Diagnostics => Result.Diagnostics;
 
     public ImmutableArray<GeneratedSourceResult> Sources => Result.Results.Single().GeneratedSources;
-}
-
-/// <summary>Global analyzer-config options with one key, as MSBuild passes a CompilerVisibleProperty.</summary>
-internal sealed class GlobalOptionsProvider(string key, string value) : Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptionsProvider
-{
-    private readonly Options _options = new(key, value);
-
-    public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GlobalOptions => _options;
-
-    public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.Empty;
-
-    public override Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions GetOptions(AdditionalText textFile) => Options.Empty;
-
-    private sealed class Options(string? key, string? value) : Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions
-    {
-        public static readonly Options Empty = new(null, null);
-
-        public override bool TryGetValue(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? result)
-        {
-            result = name == key ? value : null;
-            return result is not null;
-        }
-    }
 }

@@ -5,24 +5,39 @@ using System.Linq;
 namespace VmcsGen.Generator.Emit;
 
 /// <summary>
-/// The member names the emitters generate next to the fields' own names, collected from each emitter, so a field can be
-/// checked against their union (VMCS0122) instead of a hand-kept list.
+/// The names generated members own, next to the fields' own names: the one place both the binder (VMCS0122, the
+/// control-shadow prefix rule) and the emitters that write those members read them, so semantics never reads an emitter.
 /// </summary>
 internal static class GeneratedNames
 {
+    /// <summary>Members of the generated Vmcs12 besides the fields (Vmcs12Emitter writes them; keep in step).</summary>
+    public static readonly string[] Vmcs12OwnMembers = ["Revision", "Size", "HeaderSize", "AbortIndicator", "LaunchState", "RevisionId", "ShadowIndicator", "Create", "AsBytes", "Offsets"];
+
+    /// <summary>The generated ControlShadows' constant: how many fields have a software shadow.</summary>
+    public const string ControlShadowsCount = "Count";
+
+    /// <summary>The generated ControlShadows' counter of the VMWRITEs its setters issued.</summary>
+    public const string ControlShadowsWrites = "Writes";
+
+    /// <summary>Members of the generated ControlShadows besides the per-field ones.</summary>
+    public static readonly string[] ControlShadowsOwnMembers = [ControlShadowsCount, ControlShadowsWrites];
+
+    /// <summary>Prefixes of the members ControlShadows generates per control-shadow field: Set{Field}, SetBits{Field}, ClearBits{Field}.</summary>
+    public const string ControlShadowSet = "Set", ControlShadowSetBits = "SetBits", ControlShadowClearBits = "ClearBits";
+
+    /// <summary>Prefixes of the members ControlShadows generates per control-shadow field.</summary>
+    public static readonly string[] ControlShadowPrefixes = [ControlShadowSet, ControlShadowSetBits, ControlShadowClearBits];
+
     /// <summary>Members every C# type inherits from <see cref="object"/>: a field property with one of these names would hide it.</summary>
     private static readonly string[] ObjectMembers = ["Equals", "GetHashCode", "ToString", "GetType", "MemberwiseClone", "Finalize", "ReferenceEquals"];
 
     /// <summary>The generated types whose members are named after fields, with their own members (and their own name: CS0542).</summary>
     private static readonly (string Owner, string[] Members)[] Containers =
     [
-        ("the generated Vmcs12", [.. Vmcs12Emitter.OwnMembers, "Vmcs12"]),
+        ("the generated Vmcs12", [.. Vmcs12OwnMembers, "Vmcs12"]),
         ("the generated Vmcs12.Offsets", ["Offsets"]),
-        ("the generated ControlShadows", [.. SyncEmitter.ControlShadowsOwnMembers, "ControlShadows"]),
+        ("the generated ControlShadows", [.. ControlShadowsOwnMembers, "ControlShadows"]),
     ];
-
-    /// <summary>Prefixes of the members ControlShadows generates per control-shadow field.</summary>
-    public static readonly string[] ControlShadowPrefixes = SyncEmitter.ControlShadowPrefixes;
 
     private static readonly Dictionary<string, string> Owners = BuildOwners();
 

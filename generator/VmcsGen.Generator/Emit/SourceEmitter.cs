@@ -15,10 +15,10 @@ internal static class SourceEmitter
         ("Vmcs12", "the vmcs12 layout", Vmcs12Emitter.Emit),
         ("Vmcs12Access", "VMREAD/VMWRITE on vmcs12 and the offset lookups", Vmcs12AccessEmitter.Emit),
         ("ShadowFields", "shadow VMCS tables, bitmaps and copy loops", ShadowFieldsEmitter.Emit),
-        ("ExitSync", "the nested VM-exit sync", SyncEmitter.EmitExitSync),
-        ("DirtyGroups", "dirty-tracking groups", SyncEmitter.EmitDirtyGroups),
-        ("EntryPrepare", "the nested VM-entry preparation", SyncEmitter.EmitEntryPrepare),
-        ("ControlShadows", "software shadows of control fields", SyncEmitter.EmitControlShadows),
+        ("ExitSync", "the nested VM-exit sync", ExitSyncEmitter.Emit),
+        ("DirtyGroups", "dirty-tracking groups", DirtyGroupsEmitter.Emit),
+        ("EntryPrepare", "the nested VM-entry preparation", EntryPrepareEmitter.Emit),
+        ("ControlShadows", "software shadows of control fields", ControlShadowsEmitter.Emit),
         ("Layout", "the layout as IVmcsLayout for the nested engine", LayoutEmitter.Emit),
     ];
 

@@ -6,9 +6,6 @@ namespace VmcsGen.Generator.Emit;
 /// <summary>Emits the <c>Vmcs12</c> struct: the explicit in-memory layout, header members and offset constants.</summary>
 internal static class Vmcs12Emitter
 {
-    /// <summary>Members of the generated Vmcs12 besides the fields (keep in step with <see cref="Emit"/>).</summary>
-    public static readonly string[] OwnMembers = ["Revision", "Size", "HeaderSize", "AbortIndicator", "LaunchState", "RevisionId", "ShadowIndicator", "Create", "AsBytes", "Offsets"];
-
     public static void Emit(SourceWriter writer, VmcsManifest manifest)
     {
         var inv = CultureInfo.InvariantCulture;

@@ -1,16 +1,11 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.Immutable;
-using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Threading;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Diagnostics;
-using Microsoft.CodeAnalysis.Text;
 using VmcsGen.Generator;
 
 namespace VmcsGen.Samples.NestedSim.Advisor;
@@ -27,29 +22,15 @@ public sealed record CompiledManifest(LayoutHandle? Layout, IReadOnlyList<string
 /// </summary>
 public static class ManifestCompiler
 {
-    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
-        ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
-            .Split(Path.PathSeparator)
-            .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")
-            .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(LayoutHandle).Assembly.Location))
-            .ToImmutableArray());
-
     private static int _assemblies;
 
     public static CompiledManifest Compile(string path, string text)
     {
-        var parse = new CSharpParseOptions(LanguageVersion.Latest);
-        var compilation = CSharpCompilation.Create(
+        var compilation = GeneratorRunner.CreateCompilation(
             $"VmcsGen.Advised{Interlocked.Increment(ref _assemblies).ToString(CultureInfo.InvariantCulture)}",
             [],
-            References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, optimizationLevel: OptimizationLevel.Release));
-        GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            [new VmcsGenerator().AsSourceGenerator()],
-            [new ManifestFile(path, text)],
-            parse,
-            new RecompileOption());
+            optimizationLevel: OptimizationLevel.Release);
+        var driver = GeneratorRunner.CreateDriver([new InMemoryAdditionalText(path, text)], recompileReferencedLayouts: true);
         driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
 
         var diagnostics = generatorDiagnostics.ToList();
@@ -88,36 +69,5 @@ public static class ManifestCompiler
             ? $"{p}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1}): "
             : string.Empty;
         return $"{where}{d.Severity.ToString().ToLowerInvariant()} {d.Id}: {d.GetMessage(CultureInfo.InvariantCulture)}";
-    }
-
-    private sealed class ManifestFile(string path, string text) : AdditionalText
-    {
-        private readonly SourceText _text = SourceText.From(text);
-
-        public override string Path { get; } = path;
-
-        public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
-    }
-
-    /// <summary>The MSBuild property VmcsGenRecompileReferencedLayouts=true, as the build passes it to the generator.</summary>
-    private sealed class RecompileOption : AnalyzerConfigOptionsProvider
-    {
-        private static readonly Options Global = new("build_property.VmcsGenRecompileReferencedLayouts", "true");
-        private static readonly Options None = new(null, null);
-
-        public override AnalyzerConfigOptions GlobalOptions => Global;
-
-        public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => None;
-
-        public override AnalyzerConfigOptions GetOptions(AdditionalText textFile) => None;
-
-        private sealed class Options(string? key, string? value) : AnalyzerConfigOptions
-        {
-            public override bool TryGetValue(string name, [NotNullWhen(true)] out string? result)
-            {
-                result = name == key ? value : null;
-                return result is not null;
-            }
-        }
     }
 }

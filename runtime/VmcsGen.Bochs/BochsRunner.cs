@@ -188,6 +188,13 @@ public sealed class BochsRunner
             throw new BochsException(missing);
         }
 
+        if (floppy.Length != ImageBuilder.FloppyBytes || floppy[510] != 0x55 || floppy[511] != 0xAA)
+        {
+            throw new BochsException(floppy.Length != ImageBuilder.FloppyBytes
+                ? $"Malformed floppy image: {floppy.Length} bytes, a 1.44 MB floppy has {ImageBuilder.FloppyBytes}."
+                : "Malformed floppy image: the first sector lacks the boot signature 55 AA.");
+        }
+
         var directory = Directory.CreateTempSubdirectory("vmcsgen-bochs-");
         try
         {
@@ -199,7 +206,7 @@ public sealed class BochsRunner
             File.WriteAllText(commands, "c\n");
             File.WriteAllText(config, string.Join('\n',
                 $"megs: {GuestLayout.MemoryMegabytes}",
-                $"cpu: model={Options.CpuModel}, count=1, ips={Options.InstructionsPerSecond}",
+                $"cpu: model={Options.CpuModel}, count=1, ips={Options.InstructionsPerSecond}, reset_on_triple_fault=0",
                 $"romimage: file=\"{Options.Bios}\"",
                 $"vgaromimage: file=\"{Options.VgaBios}\"",
                 $"floppya: 1_44=\"{image}\", status=inserted",

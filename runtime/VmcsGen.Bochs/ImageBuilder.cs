@@ -585,6 +585,10 @@ internal static class ImageBuilder
         // The value a VMREAD or VMPTRST stored in memory (only reached when the instruction did not fault).
         if (x.Operand.IsMemory && x.Opcode is VmxOpcode.Vmread or VmxOpcode.Vmptrst)
         {
+            // Only after VMsucceed (CF = ZF = 0): a failed instruction wrote nothing, and its operand may be the not-present page.
+            var skip = a.CreateLabel();
+            a.test(__byte_ptr[(ulong)L.VarFlags], 0x41);
+            a.jnz(skip);
             var address = x.Operand.Address;
             a.mov(eax, __dword_ptr[address]);
             a.mov(__dword_ptr[(ulong)L.VarValue], eax);
@@ -597,6 +601,9 @@ internal static class ImageBuilder
             {
                 a.mov(__dword_ptr[(ulong)L.VarValue + 4], 0u);
             }
+
+            a.Label(ref skip);
+            a.nop();
         }
     }
 

@@ -282,7 +282,14 @@ public sealed class BochsRunner
 
                 var reason = logText.Split('\n').LastOrDefault(l => l.Contains("PANIC", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal) || l.Contains("FATAL", StringComparison.Ordinal))
                     ?? stderrTask.Result.Split('\n').FirstOrDefault(l => l.Length > 0) ?? $"exit code {process.ExitCode}";
-                throw new BochsException($"Bochs stopped before the guest shut down: {reason.Trim()}");
+                // "00003853872p[CPU0  ] >>PANIC<< exception(): 3rd (13) exception with no resolution" -> "CPU0: exception(): …"
+                var clean = System.Text.RegularExpressions.Regex.Replace(reason.Trim(), @"^\d+[a-z]\[(\w*)\s*\]\s*(>>PANIC<<\s*)?", m => m.Groups[1].Value.Length > 0 ? m.Groups[1].Value + ": " : "");
+                if (clean.Contains("3rd (", StringComparison.Ordinal))
+                {
+                    clean += " (a triple fault)";
+                }
+
+                throw new BochsException($"Bochs stopped before the guest shut down: {clean}");
             }
 
             return output;

@@ -46,6 +46,12 @@ public sealed class BochsException(string message) : Exception(message);
 /// <summary>One recorded step's result: the outcome as <see cref="SoftwareVmx"/> reports it, with what Bochs returned raw.</summary>
 public sealed record InstructionRecord(int Program, int Step, InstructionOutcome Outcome, ulong Rflags, ulong Value, ulong Auxiliary)
 {
+    /// <summary>
+    /// The error number of a VMfailValid in an L1 guest: the SDM stores it in the working VMCS, which the guest cannot read
+    /// (its VMREAD goes to the shadow VMCS or exits), so only the outcome's kind is known.
+    /// </summary>
+    public const uint ErrorNotReadable = 0xFFFF_FFFF;
+
     /// <summary>For CPUID: EDX:ECX; after VMfailValid: the VM-instruction error field.</summary>
     public ulong Error => Auxiliary;
 }
@@ -397,10 +403,27 @@ internal static class ResultStream
             throw new BochsException("Result stream: the guest stopped before its last program (no 'D' record).");
         }
 
-        var missing = Array.FindIndex(records, r => r is null);
-        if (missing >= 0)
+        // A program with a guest ends at its first VM exit: its later steps have no record.
+        var ended = new HashSet<int>();
+        for (var id = 0; id < records.Length; id++)
         {
-            throw new BochsException($"Result stream: no record for program {steps[missing].Program}, step {steps[missing].Step}.");
+            var program = steps[id].Program;
+            if (records[id] is { } r)
+            {
+                if (ended.Contains(program))
+                {
+                    throw new BochsException($"Result stream: program {program} has a record after the VM exit that ended it.");
+                }
+
+                if (programs[program].HasGuest && r.Outcome.Kind is InstructionOutcomeKind.VmExit or InstructionOutcomeKind.EntryFailure)
+                {
+                    ended.Add(program);
+                }
+            }
+            else if (!ended.Contains(program))
+            {
+                throw new BochsException($"Result stream: no record for program {program}, step {steps[id].Step}.");
+            }
         }
 
         var result = new List<IReadOnlyList<InstructionRecord>>(count);
@@ -411,7 +434,10 @@ internal static class ResultStream
 
         foreach (var record in records)
         {
-            ((List<InstructionRecord>)result[record!.Program - first]).Add(record);
+            if (record is not null)
+            {
+                ((List<InstructionRecord>)result[record.Program - first]).Add(record);
+            }
         }
 
         return result;
@@ -435,13 +461,13 @@ internal static class ResultStream
     private static InstructionRecord Completed(ImageBuilder.StepRef at, GuestStep step, ulong rflags, ulong value, ulong auxiliary)
     {
         InstructionOutcome outcome;
-        if (step is VmxInstruction x)
+        if (step is VmxInstruction or EnterGuest)
         {
             // Only VMREAD and VMPTRST produce a value; VMfailValid's number is the VM-instruction error field read back.
             const ulong cf = 1, zf = 0x40;
             outcome = (rflags & cf) != 0 ? InstructionOutcome.FailInvalid
                 : (rflags & zf) != 0 ? InstructionOutcome.FailValid((VmxInstructionError)auxiliary)
-                : InstructionOutcome.Succeed(x.Opcode is VmxOpcode.Vmread or VmxOpcode.Vmptrst ? value : 0);
+                : InstructionOutcome.Succeed(step is VmxInstruction { Opcode: VmxOpcode.Vmread or VmxOpcode.Vmptrst } ? value : 0);
         }
         else
         {

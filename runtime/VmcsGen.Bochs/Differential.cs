@@ -7,13 +7,16 @@ using VmcsGen.Software;
 namespace VmcsGen.Bochs;
 
 /// <summary>A recorded step where SoftwareVmx and Bochs disagree (the first one of its program).</summary>
-public sealed record Divergence(int Index, GuestProgram Program, int Step, InstructionOutcome Bochs, InstructionOutcome Software, string? Deviation)
+public sealed record Divergence(int Index, GuestProgram Program, int Step, InstructionOutcome? Bochs, InstructionOutcome? Software, string? Deviation)
 {
     /// <summary>The step (of <see cref="Program"/>) the outcomes belong to.</summary>
     public GuestStep Instruction => Program.Steps[Step];
 
     public override string ToString() =>
-        $"program {Index}, step {Step} ({Instruction}): Bochs {Bochs}, SoftwareVmx {Software}" + (Deviation is null ? "" : $" [deviation {Deviation}]");
+        $"program {Index}, step {Step} ({Instruction}): Bochs {Text(Bochs)}, SoftwareVmx {Text(Software)}" + (Deviation is null ? "" : $" [deviation {Deviation}]");
+
+    /// <summary>An outcome, or "not run" when a VM exit had already ended the program on that side.</summary>
+    public static string Text(InstructionOutcome? outcome) => outcome?.ToString() ?? "not run (a VM exit ended the program)";
 }
 
 /// <summary>The totals of a differential run.</summary>
@@ -36,15 +39,15 @@ public sealed class DifferentialRun(BochsRunner runner, VmxProfile software, Pro
     public ProgramGenerator Generator { get; } = generator;
 
     /// <summary>Programs 0..count-1 of <paramref name="seed"/>, on Bochs and on SoftwareVmx.</summary>
-    public DiffReport Run(int seed, int count, bool shrink = true, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    public DiffReport Run(int seed, int count, bool shrink = true, IProgress<int>? progress = null, CancellationToken cancellationToken = default, int first = 0)
     {
-        var programs = Enumerable.Range(0, count).Select(i => Generator.Generate(seed, i)).ToList();
+        var programs = Enumerable.Range(first, count).Select(i => Generator.Generate(seed, i)).ToList();
         var batch = Runner.Run(programs, progress, cancellationToken);
         var divergences = new List<Divergence>();
         var deviations = new SortedDictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < programs.Count; i++)
         {
-            if (Compare(i, programs[i], batch.Programs[i]) is not { } d)
+            if (Compare(first + i, programs[i], batch.Programs[i]) is not { } d)
             {
                 continue;
             }
@@ -74,8 +77,13 @@ public sealed class DifferentialRun(BochsRunner runner, VmxProfile software, Pro
     {
         var software = SoftwareRun.Execute(program, Software);
         var recorded = program.Steps.Select((s, i) => (s, i)).Where(p => p.s.IsRecorded).Select(p => p.i).ToList();
-        for (var k = 0; k < software.Count; k++)
+        for (var k = 0; k < Math.Max(software.Count, bochs.Count); k++)
         {
+            if (k >= software.Count || k >= bochs.Count)
+            {
+                return new Divergence(index, program, recorded[k], k < bochs.Count ? bochs[k].Outcome : null, k < software.Count ? software[k] : null, null);
+            }
+
             var b = bochs[k].Outcome;
             var s = software[k];
             if (!Same(b, s))
@@ -99,7 +107,7 @@ public sealed class DifferentialRun(BochsRunner runner, VmxProfile software, Pro
         return bochs.Kind switch
         {
             InstructionOutcomeKind.Succeed => bochs.Value == software.Value,
-            InstructionOutcomeKind.FailValid => bochs.Error == software.Error,
+            InstructionOutcomeKind.FailValid => bochs.Error == software.Error || (uint)bochs.Error == InstructionRecord.ErrorNotReadable,
             InstructionOutcomeKind.Exception => bochs.Vector == software.Vector && (bochs.Vector != InstructionOutcome.PF || bochs.ErrorCode == software.ErrorCode),
             InstructionOutcomeKind.VmExit => bochs.ExitReason == software.ExitReason && bochs.ExitQualification == software.ExitQualification
                 && bochs.InstructionInformation == software.InstructionInformation,

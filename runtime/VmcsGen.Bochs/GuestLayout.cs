@@ -18,7 +18,7 @@ public static class GuestLayout
 
     // Variables shared by the runtime and the program code.
     internal const uint VarId = 0x13000, VarResume = 0x13008, VarFlags = 0x13010, VarValue = 0x13018, VarCont = 0x13020,
-        VarValue2 = 0x13028, GdtDescriptor = 0x13040, Idt64Descriptor = 0x13050, Idt32Descriptor = 0x13060, VarExitInfo = 0x13080;
+        VarValue2 = 0x13028, VarExitTarget = 0x13030, VarInGuest = 0x13038, GdtDescriptor = 0x13040, Idt64Descriptor = 0x13050, Idt32Descriptor = 0x13060, VarExitInfo = 0x13080;
 
     internal const uint Runtime32 = 0x14000, Runtime64 = 0x1A000;
 
@@ -79,6 +79,25 @@ public static class GuestLayout
         [0x6C0E] = mode == GuestMode.Long64 ? Idt64 : Idt32,
         [0x6C14] = StackTop - 0x1000, // RSP: the landing resets the stack itself
         [0x6C16] = VmExitHost(mode),
+    };
+
+    /// <summary>
+    /// Guest-state fields (encoding, value) for a 64-bit L1 guest at CPL 0 that shares the runner's world: its control
+    /// registers, flat segments, GDT, IDT and TSS (the same exception handlers record the guest's exceptions), no LDT,
+    /// RFLAGS 2, DR7 0x400, active, not blocked. With the "IA-32e mode guest" VM-entry control (bit 9). GUEST_RIP and
+    /// GUEST_RSP are set by <see cref="EnterGuest"/>; the VMCS link pointer is the caller's.
+    /// </summary>
+    public static IReadOnlyDictionary<uint, ulong> GuestState64 { get; } = new Dictionary<uint, ulong>
+    {
+        [0x6800] = Cr0, [0x6802] = Pml4, [0x6804] = Cr4Long, [0x681A] = 0x400, [0x6820] = 2,
+        [0x0800] = 0x10, [0x0802] = 0x18, [0x0804] = 0x10, [0x0806] = 0x10, [0x0808] = 0x10, [0x080A] = 0x10, [0x080C] = 0, [0x080E] = 0x38,
+        [0x4800] = 0xFFFF_FFFF, [0x4802] = 0xFFFF_FFFF, [0x4804] = 0xFFFF_FFFF, [0x4806] = 0xFFFF_FFFF, [0x4808] = 0xFFFF_FFFF, [0x480A] = 0xFFFF_FFFF,
+        [0x480C] = 0, [0x480E] = 0x67, [0x4810] = 0x4F, [0x4812] = 0xFFF,
+        [0x4814] = 0xC093, [0x4816] = 0xA09B, [0x4818] = 0xC093, [0x481A] = 0xC093, [0x481C] = 0xC093, [0x481E] = 0xC093,
+        [0x4820] = 0x1_0000, [0x4822] = 0x8B, // LDTR unusable, TR a busy 64-bit TSS
+        [0x6806] = 0, [0x6808] = 0, [0x680A] = 0, [0x680C] = 0, [0x680E] = 0, [0x6810] = 0, [0x6812] = 0, [0x6814] = Tss64,
+        [0x6816] = Gdt, [0x6818] = Idt64,
+        [0x4824] = 0, [0x4826] = 0, [0x6822] = 0, [0x2802] = 0,
     };
 
     /// <summary>Whether [address, address + size) lies in the data area and avoids the not-present page.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using VmcsGen.Software;
 
 namespace VmcsGen.Bochs;
@@ -68,6 +69,21 @@ public sealed record CpuidRead(uint Leaf) : GuestStep
 }
 
 /// <summary>
+/// VMLAUNCH into an L1 guest that goes on with the program: the runner sets GUEST_RIP to the code after this step and
+/// GUEST_RSP to its stack, so on VM entry the following steps run in VMX non-root operation (VMREAD/VMWRITE under VMCS
+/// shadowing, or VM exits). The first VM exit (or a VM-entry failure) ends the program; steps after it are not run and
+/// not recorded. The VMCS must already hold valid controls, <see cref="GuestLayout.HostState"/> and
+/// <see cref="GuestLayout.GuestState64"/>. The outcome is VMLAUNCH's: VMsucceed when the guest runs. 64-bit programs only.
+/// In the guest a VMfailValid's error number is not readable (<see cref="InstructionRecord.ErrorNotReadable"/>).
+/// </summary>
+public sealed record EnterGuest : GuestStep
+{
+    public override bool IsRecorded => true;
+
+    public override string ToString() => "VMLAUNCH (enter the guest; the following steps run in it)";
+}
+
+/// <summary>
 /// A VMX instruction at a CPL (0 or 3) with its operands as <see cref="SoftwareVmx"/>'s instruction layer takes them:
 /// <see cref="Operand"/> is the m64 pointer operand (VMXON, VMCLEAR, VMPTRLD, VMPTRST), VMREAD's destination or
 /// VMWRITE's source, a register with its value or memory at an address; <see cref="EncodingRegister"/> is VMREAD's and
@@ -106,6 +122,9 @@ public sealed record VmxInstruction(VmxOpcode Opcode, VmxOperand Operand = defau
 /// </summary>
 public sealed record GuestProgram(GuestMode Mode, IReadOnlyList<GuestStep> Steps)
 {
+    /// <summary>Whether the program enters a guest (an <see cref="EnterGuest"/> step): a VM exit then ends it.</summary>
+    public bool HasGuest => Steps.Any(s => s is EnterGuest);
+
     public override string ToString() => $"{Mode}: " + string.Join("; ", Steps);
 
     /// <summary>Checks the program against the layout: what a guest may touch, CPLs, operand shapes. Throws <see cref="ArgumentException"/>.</summary>
@@ -121,6 +140,13 @@ public sealed record GuestProgram(GuestMode Mode, IReadOnlyList<GuestStep> Steps
                     if (w.Size is not (1 or 2 or 4 or 8) || !GuestLayout.IsWritable(w.Address, w.Size))
                     {
                         throw new ArgumentException($"{where}: writes must be 1, 2, 4 or 8 bytes inside the data area (not the not-present page).");
+                    }
+
+                    break;
+                case EnterGuest:
+                    if (Mode != GuestMode.Long64)
+                    {
+                        throw new ArgumentException($"{where}: a guest is entered from 64-bit programs only.");
                     }
 
                     break;

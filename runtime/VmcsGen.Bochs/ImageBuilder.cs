@@ -288,9 +288,39 @@ internal static class ImageBuilder
         a.mov(eax, (uint)index);
         a.call(x64 ? runtime.Program64 : runtime.Program32);
 
+        var end = a.CreateLabel();
         for (var s = 0; s < program.Steps.Count; s++)
         {
             var step = program.Steps[s];
+            if (step is EnterGuest)
+            {
+                SetId(a, x64, (uint)steps.Count);
+                steps.Add(new StepRef(index, s));
+                var guest = a.CreateLabel();
+                Recorded(a, x64, () =>
+                {
+                    // A VM exit from now on ends the program (the landing jumps to its end).
+                    a.lea(rax, __[end]);
+                    a.mov(__qword_ptr[(ulong)L.VarExitTarget], rax);
+                    a.lea(rax, __[guest]);
+                    a.mov(ecx, 0x681E); // GUEST_RIP
+                    a.vmwrite(rcx, rax);
+                    a.mov(rax, rsp);
+                    a.mov(ecx, 0x681C); // GUEST_RSP: the body's stack, with its return address on top
+                    a.vmwrite(rcx, rax);
+                    a.vmlaunch();
+                    Flags(a, x64);
+                    a.call(runtime.RecordVmx64);
+                    a.ret();
+                    a.Label(ref guest); // VMLAUNCH succeeded: the guest records it and returns into the program
+                    a.mov(__qword_ptr[(ulong)L.VarInGuest], 1);
+                    a.mov(__qword_ptr[(ulong)L.VarFlags], 2);
+                    a.mov(__qword_ptr[(ulong)L.VarValue], 0);
+                    a.call(runtime.Record64);
+                });
+                continue;
+            }
+
             if (step.IsRecorded)
             {
                 SetId(a, x64, (uint)steps.Count);
@@ -303,9 +333,19 @@ internal static class ImageBuilder
             }
         }
 
-        // Leave VMX operation (silently; #UD outside it).
+        // Leave VMX operation (silently; #UD outside it). A guest's VMXOFF exits to the landing, which comes back to "end"
+        // once more, now in VMX root operation.
+        a.nop(); // one label per instruction: the last step's "next" is on this one
+        a.Label(ref end);
         SetId(a, x64, SilentId);
         Recorded(a, x64, () => a.vmxoff());
+        if (program.HasGuest)
+        {
+            a.mov(__qword_ptr[(ulong)L.VarExitTarget], 0);
+            a.mov(__qword_ptr[(ulong)L.VarInGuest], 0);
+            Recorded(a, x64, () => a.vmxoff());
+        }
+
         a.nop(); // the last label needs an instruction
     }
 
@@ -781,6 +821,9 @@ internal static class ImageBuilder
         a.mov(ax, SelectorUserData);
         a.mov(ds, ax);
         a.mov(es, ax);
+        var quiet32 = a.CreateLabel();
+        a.cmp(__dword_ptr[(ulong)L.VarId], unchecked((int)SilentId));
+        a.je(quiet32);
         Print(a, "\nE ");
         a.mov(eax, __dword_ptr[(ulong)L.VarId]);
         a.call(hex);
@@ -793,6 +836,7 @@ internal static class ImageBuilder
         }
 
         Print(a, "\n");
+        a.Label(ref quiet32);
         a.mov(esp, L.StackTop - 4);
         a.ret();
 
@@ -1022,8 +1066,15 @@ internal static class ImageBuilder
         a.AddInstruction(Instruction.Create(Code.Retfq));
 
         a.Label(ref recordVmx);
+        var readable = a.CreateLabel();
         a.test(__byte_ptr[(ulong)L.VarFlags], 0x40);
         a.jz(record);
+        a.cmp(__byte_ptr[(ulong)L.VarInGuest], 0);
+        a.je(readable);
+        a.mov(__qword_ptr[(ulong)L.VarValue2], unchecked((int)InstructionRecord.ErrorNotReadable)); // in the guest: not readable
+        a.mov(__dword_ptr[(ulong)L.VarValue2 + 4], 0u);
+        a.jmp(record);
+        a.Label(ref readable);
         a.mov(ecx, VmcsEncoding.VmInstructionError);
         a.vmread(rax, rcx);
         a.mov(__qword_ptr[(ulong)L.VarValue2], rax);
@@ -1044,6 +1095,11 @@ internal static class ImageBuilder
         a.ret();
 
         a.Label(ref vmexit);
+        var quiet = a.CreateLabel();
+        var plain = a.CreateLabel();
+        a.mov(__qword_ptr[(ulong)L.VarInGuest], 0);
+        a.cmp(__dword_ptr[(ulong)L.VarId], unchecked((int)SilentId));
+        a.je(quiet);
         Print(a, "\nE ");
         a.mov(eax, __dword_ptr[(ulong)L.VarId]);
         a.call(hex);
@@ -1056,6 +1112,13 @@ internal static class ImageBuilder
         }
 
         Print(a, "\n");
+        a.Label(ref quiet);
+        a.mov(rax, __qword_ptr[(ulong)L.VarExitTarget]); // a guest's program ends at its first exit
+        a.test(rax, rax);
+        a.jz(plain);
+        a.mov(rsp, L.StackTop);
+        a.jmp(rax);
+        a.Label(ref plain);
         a.mov(rsp, L.StackTop - 8);
         a.ret();
 

@@ -26,10 +26,16 @@ public static class SoftwareRun
         memory.MarkNotPresent(GuestLayout.NotPresentPage);
         var cpu = new SoftwareVmx(profile, VmxOperation.Outside, memory: memory);
         outcomes = [];
+        var armed = false; // after an EnterGuest, the first VM exit ends the program (as the runner's landing does)
         var mode = program.Mode == GuestMode.Long64 ? CpuMode.Long64 : CpuMode.Protected32;
         var bytes = new byte[8];
         foreach (var step in program.Steps)
         {
+            if (armed && outcomes.Count > 0 && outcomes[^1].Kind is InstructionOutcomeKind.VmExit or InstructionOutcomeKind.EntryFailure)
+            {
+                break;
+            }
+
             switch (step)
             {
                 case MemoryWrite w:
@@ -47,6 +53,10 @@ public static class SoftwareRun
                     break;
                 case CpuidRead:
                     outcomes.Add(InstructionOutcome.Succeed());
+                    break;
+                case EnterGuest:
+                    armed = true;
+                    outcomes.Add(Enter(cpu));
                     break;
                 case VmxInstruction x:
                     outcomes.Add(Execute(cpu, new VmxContext(mode, x.Cpl), x));
@@ -69,6 +79,21 @@ public static class SoftwareRun
         {
             return InstructionOutcome.GeneralProtection;
         }
+    }
+
+    /// <summary>The runner's <see cref="EnterGuest"/>: VMWRITE GUEST_RIP and GUEST_RSP (the first fault is the outcome), then VMLAUNCH.</summary>
+    private static InstructionOutcome Enter(SoftwareVmx cpu)
+    {
+        foreach (var (encoding, value) in new[] { (0x681Eul, (ulong)GuestLayout.ProgramsStart), (0x681Cul, GuestLayout.StackTop - 8ul) })
+        {
+            var write = cpu.ExecuteVmwrite(VmxContext.Long64, VmxOperand.Reg(Gpr.Rcx, encoding), VmxOperand.Reg(Gpr.Rax, value));
+            if (write.Kind is InstructionOutcomeKind.Exception or InstructionOutcomeKind.VmExit)
+            {
+                return write with { Rule = null };
+            }
+        }
+
+        return cpu.ExecuteVmlaunch(VmxContext.Long64) with { Rule = null };
     }
 
     /// <summary>One VMX instruction on SoftwareVmx's instruction layer.</summary>

@@ -60,7 +60,15 @@ static int Msrs(Options options)
 
 static int Diff(Options options)
 {
-    options.Only("seed", "programs", "profile", "format", "show");
+    options.Only("seed", "programs", "profile", "format", "show", "first", "timeout", "guests");
+    var guests = options.Int("guests", 0, 0);
+    if (guests > 100)
+    {
+        throw new UsageException($"--guests: {guests} is not a percentage (0-100)");
+    }
+
+    var first = options.Int("first", 0, 0);
+    var timeout = options.Int("timeout", 120, 1);
     var show = options.Int("show", 5, 0);
     var seed = options.Int("seed", 1, int.MinValue);
     var count = options.Int("programs", 1000, 1);
@@ -70,7 +78,7 @@ static int Diff(Options options)
         throw new UsageException($"--profile: '{profileName}' is not hardware or kvm");
     }
 
-    var runner = new BochsRunner();
+    var runner = new BochsRunner(new BochsOptions { Timeout = TimeSpan.FromSeconds(timeout) });
     if (runner.Missing() is { } missing)
     {
         throw new BochsException(missing);
@@ -78,9 +86,9 @@ static int Diff(Options options)
 
     var hardware = runner.ReadProfile();
     var software = profileName == "kvm" ? VmxProfile.Kvm : hardware;
-    var run = new DifferentialRun(runner, software, new ProgramGenerator(hardware));
+    var run = new DifferentialRun(runner, software, new ProgramGenerator(hardware, guests / 100.0));
     var progress = new Progress<int>(done => Console.Error.Write($"\rBochs: {done}/{count} programs"));
-    var report = run.Run(seed, count, shrink: true, progress);
+    var report = run.Run(seed, count, shrink: true, progress, first: first);
     Console.Error.WriteLine();
 
     if (options.Json)
@@ -101,8 +109,8 @@ static int Diff(Options options)
                 mode = d.Program.Mode.ToString(),
                 step = d.Step,
                 instruction = d.Instruction.ToString(),
-                bochs = d.Bochs.ToString(),
-                software = d.Software.ToString(),
+                bochs = Divergence.Text(d.Bochs),
+                software = Divergence.Text(d.Software),
                 minimalProgram = d.Program.Steps.Select(s => s.ToString()).ToArray(),
             } : null,
         }, Options.Indented));
@@ -136,7 +144,7 @@ static int Diff(Options options)
                 Console.WriteLine($"    {i,3}  {m.Program.Steps[i]}");
             }
 
-            Console.WriteLine($"  step {m.Step}: Bochs {m.Bochs}; SoftwareVmx {m.Software}");
+            Console.WriteLine($"  step {m.Step}: Bochs {Divergence.Text(m.Bochs)}; SoftwareVmx {Divergence.Text(m.Software)}");
         }
     }
 

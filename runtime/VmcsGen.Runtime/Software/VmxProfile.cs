@@ -69,6 +69,15 @@ public sealed record VmxProfile
         [VmxMsr.VmFunc] = 0x1,
     };
 
+    /// <summary>
+    /// Every field a CPU can have: <see cref="VmcsFieldCatalog.AllKnown"/> (the fields KVM names) and the I/O RCX, RSI, RDI
+    /// and RIP exit-information fields (0x6402-0x6408, SDM Vol. 3D B.4.4), which every VMX CPU has but KVM does not name
+    /// (found by the differential run: Bochs accepts them).
+    /// </summary>
+    private static readonly uint[] HardwareFields =
+        Enumerable.Range(0, 0x8000).Select(e => (uint)e).Where(e => (e & 1) == 0 && VmcsFieldCatalog.AllKnown.Supports(e))
+            .Concat([0x6402u, 0x6404u, 0x6406u, 0x6408u]).Order().ToArray();
+
     /// <summary>A CPU described by its capability MSRs: revision, VMWRITE-any, shadowing, CR3 targets and optional fields follow them.</summary>
     public static VmxProfile Hardware(IReadOnlyDictionary<uint, ulong>? msrs = null, int physicalAddressWidth = 46, string name = "hardware")
     {
@@ -133,7 +142,7 @@ public sealed record VmxProfile
         return new VmxProfile
         {
             Name = name,
-            Catalog = VmcsFieldCatalog.AllKnown.Without(removed.ToArray()),
+            Catalog = VmcsFieldCatalog.Of(HardwareFields.Where(e => !removed.Contains(e))),
             Revision = caps.Revision,
             VmwriteAny = caps.VmwriteAnyField,
             VmcsShadowing = caps.VmcsShadowing,

@@ -63,6 +63,34 @@ public sealed class DifferentialTests
     }
 
     [Test]
+    public void BochsDeviation2AnMsrCountOf2To28WrapsTheLastByte()
+    {
+        // Pins BOCHS-2 (seed 1, program 7004 of the 20,000-program run, shrunk): valid controls, VM-exit MSR-load count
+        // 0x20000000 at address 0: the area ends at 0x1_FFFF_FFFF, within MAXPHYADDR 40, so the controls pass (SDM 26.2.1.2)
+        // and the missing host state fails (8); Bochs' 32-bit count * 16 wraps to 0, the last byte to -1: VMfailValid(7).
+        var profile = BochsFixture.Profile;
+        GuestStep Write(uint e, ulong v) => new VmxInstruction(VmxOpcode.Vmwrite, VmxOperand.Reg(Gpr.Rax, v), VmxOperand.Reg(Gpr.Rcx, e));
+        var program = new GuestProgram(GuestMode.Long64,
+        [
+            new MemoryWrite(0x200000, profile.Revision, 4), new MemoryWrite(0x201000, profile.Revision, 4),
+            new MemoryWrite(0x20A000, 0x200000), new MemoryWrite(0x20A008, 0x201000),
+            new VmxInstruction(VmxOpcode.Vmxon, VmxOperand.Mem(0x20A000)),
+            new VmxInstruction(VmxOpcode.Vmptrld, VmxOperand.Mem(0x20A008)),
+            Write(0x4000, (uint)profile.Msrs[VmxMsr.TruePinBasedCtls]),
+            Write(0x4002, (uint)profile.Msrs[VmxMsr.TrueProcBasedCtls]),
+            Write(0x400C, (uint)profile.Msrs[VmxMsr.TrueExitCtls] | 0x200),
+            Write(0x4012, (uint)profile.Msrs[VmxMsr.TrueEntryCtls]),
+            Write(0x4010, 0x2000_0000),
+            new VmxInstruction(VmxOpcode.Vmlaunch),
+        ]);
+        var bochs = BochsFixture.Runner.Run([program]).Programs[0];
+        Assert.That(bochs[^1].Outcome.ToString(), Is.EqualTo("VMfailValid(7)"));
+        Assert.That(SoftwareRun.Execute(program, profile)[^1].ToString(), Is.EqualTo("VMfailValid(8)"));
+        var divergence = new DifferentialRun(BochsFixture.Runner, profile, new ProgramGenerator(profile)).Compare(0, program, bochs);
+        Assert.That(divergence!.Deviation, Is.EqualTo(BochsDeviations.MsrAreaOverflow));
+    }
+
+    [Test]
     public void BochsDeviation1VmlaunchOfAShadowVmcsIsNotVmfailInvalid()
     {
         // Pins BOCHS-1: SDM 26.1 item 4 says VMfailInvalid when the current VMCS is a shadow VMCS; Bochs 2.7 goes on to the

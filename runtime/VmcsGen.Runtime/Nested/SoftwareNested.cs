@@ -10,11 +10,14 @@ public static class SoftwareNested
     public const ulong Shadow = 0x10_2000;
 
     /// <summary>
-    /// L0's processor for the engine: the reference CPU (<see cref="VmxProfile.Hardware"/>: every known field, VMWRITE-any,
-    /// VMCS shadowing) with VM-entry checks off, because the engine builds vmcs02 from vmcs12 and the shipped workloads'
-    /// vmcs12 do not hold a complete guest state (docs/RUNTIME.md, "The engine and the entry checks").
+    /// L0's processor for the engine: the reference CPU (<see cref="VmxProfile.Hardware"/>: VMWRITE-any, VMCS shadowing)
+    /// with every known field (the engine prepares vmcs02 for every field of any manifest, including those of features the
+    /// reference CPU's MSRs do not offer, which <see cref="VmxProfile.Hardware"/> leaves out) and VM-entry checks off,
+    /// because the engine builds vmcs02 from vmcs12 and the shipped workloads' vmcs12 do not hold a complete guest state
+    /// (docs/RUNTIME.md, "The engine and the entry checks").
     /// </summary>
-    public static VmxProfile Profile { get; } = VmxProfile.Hardware(name: "hardware, entry checks off") with { EntryChecks = false };
+    public static VmxProfile Profile { get; } =
+        VmxProfile.Hardware(name: "hardware, entry checks off") with { Catalog = VmcsFieldCatalog.AllKnown, EntryChecks = false };
 
     /// <summary>A <see cref="SoftwareVmx"/> with <see cref="Profile"/> and an engine of the given layout on it.</summary>
     public static (NestedVmx<TLayout, TControls, SoftwareVmcs> Engine, SoftwareVmx Processor) Create<TLayout, TControls>(NestedVmxOptions? options = null)

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Runtime.InteropServices;
 
 namespace VmcsGen.Software;
 
@@ -21,7 +20,8 @@ namespace VmcsGen.Software;
 /// VMCS regions are bytes in <see cref="Memory"/>: VMPTRLD reads the revision identifier and shadow-VMCS indicator from the
 /// region's first dword and loads an inactive region's data; VMCLEAR writes the data and a clear launch state back.
 /// The data format after the header is this model's own (as the SDM leaves it to the implementation): the launch state
-/// at byte 8, then one 8-byte slot per catalog field from byte 16. Every instruction is counted, in total and per field.
+/// at byte 8, then every catalog field packed at its width (2, 4 or 8 bytes) from byte 16, in encoding order, so the
+/// whole VMCS fits the region size IA32_VMX_BASIC reports (<see cref="RegionSize"/>). Every instruction is counted, in total and per field.
 /// </summary>
 public sealed class SoftwareVmx
 {
@@ -36,6 +36,9 @@ public sealed class SoftwareVmx
         ProcBasedEncoding = 0x4002, SecondaryEncoding = 0x401E, VmreadBitmapEncoding = 0x2026, VmwriteBitmapEncoding = 0x2028;
 
     private readonly Dictionary<ulong, Region> _regions = new();
+    private readonly int[] _layoutOffsets;
+    private readonly int[] _layoutSizes;
+    private readonly byte[] _layoutBuffer;
     private readonly long[] _readsPerSlot;
     private readonly long[] _writesPerSlot;
     private readonly int _linkSlot, _errorSlot, _procSlot, _secondarySlot, _vmreadBitmapSlot, _vmwriteBitmapSlot;
@@ -65,10 +68,31 @@ public sealed class SoftwareVmx
             throw new ArgumentOutOfRangeException(nameof(profile), $"0x{profile.Revision:X8}", "A VMCS revision identifier has 31 bits.");
         }
 
-        if (profile.Catalog.Count * 8 > 4096 - FieldsOffset)
+        // The region's data: each field packed at its width (2, 4 or 8 bytes) from FieldsOffset, so a region copied by the
+        // size IA32_VMX_BASIC reports (bits 44:32) carries every field.
+        var catalog = profile.Catalog;
+        _layoutOffsets = new int[catalog.Count];
+        _layoutSizes = new int[catalog.Count];
+        var offset = 0;
+        for (uint e = 0; e < 0x8000; e += 2)
         {
-            throw new ArgumentException($"{profile.Catalog.Count} fields do not fit a 4 KiB VMCS region.", nameof(profile));
+            if (catalog.SlotOf(e) is var slot and >= 0)
+            {
+                _layoutOffsets[slot] = offset;
+                _layoutSizes[slot] = VmcsEncoding.Width(e) switch { FieldWidth.Bits16 => 2, FieldWidth.Bits32 => 4, _ => 8 };
+                offset += _layoutSizes[slot];
+            }
         }
+
+        var regionSize = (int)((profile.ReadMsr(VmxMsr.Basic) >> 32) & 0x1FFF);
+        RegionSize = regionSize == 0 ? 4096 : regionSize;
+        if (FieldsOffset + offset > RegionSize)
+        {
+            throw new ArgumentException(
+                $"{catalog.Count} fields ({FieldsOffset + offset} bytes with the header) do not fit the {RegionSize}-byte VMCS region IA32_VMX_BASIC reports.", nameof(profile));
+        }
+
+        _layoutBuffer = new byte[offset];
 
         Profile = profile;
         Memory = memory ?? new PhysicalMemory();
@@ -127,6 +151,9 @@ public sealed class SoftwareVmx
     }
 
     public VmxProfile Profile { get; }
+
+    /// <summary>The VMCS region size (IA32_VMX_BASIC bits 44:32; 4096 when it reports none): the header, the launch state and every field fit in it.</summary>
+    public int RegionSize { get; }
 
     public PhysicalMemory Memory { get; }
 
@@ -212,7 +239,7 @@ public sealed class SoftwareVmx
         }
 
         var slot = Catalog.SlotOf(encoding);
-        var raw = region.Active ? region.Fields[slot] : Memory.ReadUInt64(address + FieldsOffset + (ulong)(slot * 8));
+        var raw = region.Active ? region.Fields[slot] : ReadPacked(address, slot);
         return LoadSlot(raw, encoding);
     }
 
@@ -728,7 +755,7 @@ public sealed class SoftwareVmx
         if (_regions.TryGetValue(address, out var region) && region.Active)
         {
             // Write the VMCS data back to its region, clear the launch state, and forget the cached copy.
-            Memory.Write(address + FieldsOffset, MemoryMarshal.AsBytes(region.Fields.AsSpan()));
+            WriteBack(region);
             region.Active = false;
         }
 
@@ -755,12 +782,44 @@ public sealed class SoftwareVmx
             _regions[address] = region;
         }
 
-        Memory.Read(address + FieldsOffset, MemoryMarshal.AsBytes(region.Fields.AsSpan()));
+        Memory.Read(address + FieldsOffset, _layoutBuffer);
+        for (var slot = 0; slot < region.Fields.Length; slot++)
+        {
+            region.Fields[slot] = Unpack(_layoutBuffer.AsSpan(_layoutOffsets[slot], _layoutSizes[slot]));
+        }
+
         region.Launched = Memory.ReadUInt32(address + LaunchStateOffset) != 0;
         region.ShadowIndicator = (header & 0x8000_0000) != 0;
         region.Active = true;
         return region;
     }
+
+    /// <summary>Writes a region's fields to its memory in the packed layout (VMCLEAR).</summary>
+    private void WriteBack(Region region)
+    {
+        Span<byte> value = stackalloc byte[8];
+        for (var slot = 0; slot < region.Fields.Length; slot++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(value, region.Fields[slot]);
+            value[.._layoutSizes[slot]].CopyTo(_layoutBuffer.AsSpan(_layoutOffsets[slot]));
+        }
+
+        Memory.Write(region.Address + FieldsOffset, _layoutBuffer);
+    }
+
+    private ulong ReadPacked(ulong address, int slot)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        Memory.Read(address + FieldsOffset + (ulong)_layoutOffsets[slot], bytes[.._layoutSizes[slot]]);
+        return Unpack(bytes[.._layoutSizes[slot]]);
+    }
+
+    private static ulong Unpack(ReadOnlySpan<byte> bytes) => bytes.Length switch
+    {
+        2 => System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(bytes),
+        4 => System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes),
+        _ => System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes),
+    };
 
     private InstructionOutcome ShadowRead(uint encoding, out ulong value)
     {

@@ -69,6 +69,15 @@ public sealed record VmxProfile
         [VmxMsr.VmFunc] = 0x1,
     };
 
+    /// <summary>
+    /// Every field a CPU can have: <see cref="VmcsFieldCatalog.AllKnown"/> (the fields KVM names) and the I/O RCX, RSI, RDI
+    /// and RIP exit-information fields (0x6402-0x6408, SDM Vol. 3D B.4.4), which every VMX CPU has but KVM does not name
+    /// (found by the differential run: Bochs accepts them).
+    /// </summary>
+    private static readonly uint[] HardwareFields =
+        Enumerable.Range(0, 0x8000).Select(e => (uint)e).Where(e => (e & 1) == 0 && VmcsFieldCatalog.AllKnown.Supports(e))
+            .Concat([0x6402u, 0x6404u, 0x6406u, 0x6408u]).Order().ToArray();
+
     /// <summary>A CPU described by its capability MSRs: revision, VMWRITE-any, shadowing, CR3 targets and optional fields follow them.</summary>
     public static VmxProfile Hardware(IReadOnlyDictionary<uint, ulong>? msrs = null, int physicalAddressWidth = 46, string name = "hardware")
     {
@@ -90,16 +99,50 @@ public sealed record VmxProfile
             }
         }
 
+        // A field exists only when the feature it belongs to can be enabled (SDM Vol. 3C ch. 25 and Vol. 3D App. B; Bochs
+        // cpu/vmcs.cc vmcs_field_supported agrees): a CPU whose MSRs do not offer a control has no field of it.
+        bool Pin(uint bit) => caps.MayBeOne(VmxControl.PinBased, bit);
+        bool Proc(uint bit) => caps.MayBeOne(VmxControl.PrimaryProcessorBased, bit);
+        bool Secondary(int bit) => caps.MayBeOne(VmxControl.SecondaryProcessorBased, 1u << bit);
+        bool Tertiary(int bit) => caps.MayBeOne(VmxControl.TertiaryProcessorBased, 1u << bit);
+        bool Exit(int bit) => caps.MayBeOne(VmxControl.VmExit, 1u << bit);
+        bool Entry(int bit) => caps.MayBeOne(VmxControl.VmEntry, 1u << bit);
+        var tertiary = Proc(VmxCapabilities.ActivateTertiaryControls);
+        var vmFunctions = Secondary(13);
+
         Unless(caps.VmcsShadowing, VmreadBitmap, VmwriteBitmap);
         Unless(caps.HasPreemptionTimer, 0x482E);
-        Unless(caps.MayBeOne(VmxControl.PinBased, VmxCapabilities.PinPostedInterrupts), 0x0002, 0x2016);
-        Unless(caps.MayBeOne(VmxControl.SecondaryProcessorBased, VmxCapabilities.SecondaryEnablePml), 0x0812, 0x200E);
-        Unless(caps.MayBeOne(VmxControl.SecondaryProcessorBased, VmxCapabilities.SecondaryEnableEpt), 0x201A, 0x2400);
-        Unless(caps.MayBeOne(VmxControl.SecondaryProcessorBased, VmxCapabilities.SecondaryVirtualInterruptDelivery), 0x0810, 0x201C, 0x201E, 0x2020, 0x2022);
+        Unless(Pin(VmxCapabilities.PinPostedInterrupts), 0x0002, 0x2016);
+        Unless(Proc(1u << 21), 0x2012, 0x401C); // use TPR shadow: virtual-APIC address, TPR threshold
+        Unless(Secondary(0), 0x2014); // virtualize APIC accesses
+        Unless(Secondary(1), 0x201A, 0x2400, 0x280A, 0x280C, 0x280E, 0x2810); // EPT: EPTP, guest-physical address, PDPTEs
+        Unless(Secondary(5), 0x0000); // enable VPID
+        Unless(Secondary(9), 0x0810, 0x201C, 0x201E, 0x2020, 0x2022); // virtual-interrupt delivery
+        Unless(Secondary(10), 0x4020, 0x4022); // PAUSE-loop exiting
+        Unless(vmFunctions, 0x2018); // VM-function controls
+        Unless(vmFunctions && (msrs.GetValueOrDefault(VmxMsr.VmFunc) & 1) != 0, 0x2024); // EPTP switching: the EPTP list
+        Unless(Secondary(15), 0x202E); // ENCLS exiting
+        Unless(Secondary(17), 0x0812, 0x200E); // PML
+        Unless(Secondary(18), 0x0004, 0x202A); // EPT-violation #VE: EPTP index, #VE information address
+        Unless(Secondary(20), 0x202C); // XSAVES/XRSTORS: XSS-exiting bitmap
+        Unless(Secondary(25), 0x2032); // TSC scaling: TSC multiplier
+        Unless(Secondary(31), 0x4024); // notify-window exiting
+        Unless(tertiary, 0x2034, 0x203C); // tertiary controls (and the shared EPTP, which only such CPUs have)
+        Unless(tertiary && Tertiary(4), 0x0008, 0x2042); // IPI virtualization: PID-pointer table and its last index
+        Unless(Entry(14) || Exit(18), 0x2804); // guest IA32_PAT
+        Unless(Entry(15) || Exit(20), 0x2806); // guest IA32_EFER
+        Unless(Entry(13) || Exit(30), 0x2808); // guest IA32_PERF_GLOBAL_CTRL
+        Unless(Entry(16) || Exit(23), 0x2812); // guest IA32_BNDCFGS
+        Unless(Entry(18) || Exit(25), 0x2814); // guest IA32_RTIT_CTL
+        Unless(Entry(20), 0x6828, 0x682A, 0x682C); // guest CET state
+        Unless(Exit(19), 0x2C00); // host IA32_PAT
+        Unless(Exit(21), 0x2C02); // host IA32_EFER
+        Unless(Exit(12), 0x2C04); // host IA32_PERF_GLOBAL_CTRL
+        Unless(Exit(28), 0x6C18, 0x6C1A, 0x6C1C); // host CET state
         return new VmxProfile
         {
             Name = name,
-            Catalog = VmcsFieldCatalog.AllKnown.Without(removed.ToArray()),
+            Catalog = VmcsFieldCatalog.Of(HardwareFields.Where(e => !removed.Contains(e))),
             Revision = caps.Revision,
             VmwriteAny = caps.VmwriteAnyField,
             VmcsShadowing = caps.VmcsShadowing,

@@ -7,6 +7,11 @@ using VmcsGen.Bochs;
 try
 {
     var verb = args.Length > 0 ? args[0] : "";
+    if (VmcsGen.Samples.BochsVmx.ExecutionVerbs.Handles(verb))
+    {
+        return VmcsGen.Samples.BochsVmx.ExecutionVerbs.Run(verb, args[1..]); // shadow, vmcs02, launch: ExecutionVerbs.cs
+    }
+
     switch (verb)
     {
         case "msrs":

@@ -1,0 +1,190 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Text.Json;
+using VmcsGen.Bochs;
+using VmcsGen.Samples.NestedSim;
+
+namespace VmcsGen.Samples.BochsVmx;
+
+/// <summary>A usage error of the execution verbs: one line, exit status 2.</summary>
+internal sealed class ExecutionUsageException(string message) : Exception(message);
+
+/// <summary>
+/// The verbs that run VmcsGen's generated code on Bochs (issue 21 item 4): <c>shadow --manifest NAME</c> (4a),
+/// <c>vmcs02 --workload NAME</c> (4b), <c>launch</c> (4c). Each prints a table, or with <c>--format json</c> a JSON
+/// document; exit 0 when everything agrees, 1 on a disagreement, 2 on bad usage or when Bochs is unusable.
+/// </summary>
+internal static class ExecutionVerbs
+{
+    public static readonly string[] Verbs = ["shadow", "vmcs02", "launch"];
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static bool Handles(string verb) => Verbs.Contains(verb);
+
+    public static int Run(string verb, string[] args)
+    {
+        try
+        {
+            var options = Parse(args);
+            return verb switch
+            {
+                "shadow" => Shadow(options),
+                "vmcs02" => Vmcs02(options),
+                _ => Launch(options),
+            };
+        }
+        catch (ExecutionUsageException e)
+        {
+            Console.Error.WriteLine($"BochsVmx {verb}: {e.Message}");
+            return 2;
+        }
+        catch (BochsException e)
+        {
+            Console.Error.WriteLine($"BochsVmx {verb}: {e.Message}");
+            return 2;
+        }
+    }
+
+    /// <summary>Every generated layout this program has: kvm.vmcs (the runtime) and the other shipped manifests (compiled into NestedSim).</summary>
+    public static IReadOnlyList<LayoutHandle> Layouts { get; } = LayoutHandle.Discover(typeof(LayoutHandle).Assembly, typeof(Simulator).Assembly);
+
+    /// <summary>A layout by manifest name (<c>kvm</c>, <c>kvm.vmcs</c>, <c>fields/kvm.vmcs</c>) or layout name.</summary>
+    public static LayoutHandle FindLayout(string name)
+    {
+        var file = Path.GetFileName(name);
+        var match = Layouts.FirstOrDefault(l => string.Equals(l.ManifestFile, file, StringComparison.OrdinalIgnoreCase)
+            || string.Equals(Path.GetFileNameWithoutExtension(l.ManifestFile), file, StringComparison.OrdinalIgnoreCase)
+            || string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase));
+        return match ?? throw new ExecutionUsageException(
+            $"--manifest: no generated layout '{name}' (have: {string.Join(", ", Layouts.Select(l => Path.GetFileNameWithoutExtension(l.ManifestFile)))})");
+    }
+
+    /// <summary>Calls a static generic method of <paramref name="type"/> with the layout's TLayout and TControls.</summary>
+    public static TResult CallWithLayout<TResult>(Type type, LayoutHandle layout, string method, params object?[] args)
+    {
+        var types = layout.GetType().GetGenericArguments();
+        var generic = type.GetMethod(method, BindingFlags.Public | BindingFlags.Static) ?? throw new MissingMethodException(type.Name, method);
+        try
+        {
+            return (TResult)generic.MakeGenericMethod(types).Invoke(null, args)!;
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw;
+        }
+    }
+
+    // ---- shadow (4a) ---------------------------------------------------------------------------------------------------
+
+    private static int Shadow(Dictionary<string, string> options)
+    {
+        Only(options, "manifest", "format");
+        var json = Json(options);
+        var layout = FindLayout(options.GetValueOrDefault("manifest") ?? throw new ExecutionUsageException("--manifest NAME is required"));
+        var runner = new BochsRunner();
+        var profile = runner.ReadProfile();
+        var report = CallWithLayout<ShadowReport>(typeof(ShadowCheck), layout, nameof(ShadowCheck.Run), runner, profile, null);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                manifest = layout.ManifestFile,
+                fields = report.Fields,
+                asManifest = report.AsManifest,
+                mismatches = report.Mismatches.Select(m => new
+                {
+                    field = m.Field.Name,
+                    encoding = $"0x{m.Field.Encoding:X4}",
+                    access = m.Write ? "VMWRITE" : "VMREAD",
+                    manifest = m.ManifestShadows ? "shadow" : "exit",
+                    bochs = m.Observed,
+                    reason = m.Mismatch,
+                }),
+            }, Indented));
+        }
+        else
+        {
+            Console.WriteLine($"{layout.ManifestFile} on Bochs {runner.Options.CpuModel}: L1 in VMX non-root operation with the generated bitmaps and a shadow VMCS filled by the generated copy loop ({report.ShadowWrites} VMWRITEs)");
+            Console.WriteLine($"{"field",-34} {"encoding",-8} {"class",-10} {"VMREAD",-28} {"VMWRITE",-28} ok");
+            foreach (var group in report.Accesses.GroupBy(a => a.Field.Encoding))
+            {
+                var read = group.First(a => !a.Write);
+                var write = group.First(a => a.Write);
+                Console.WriteLine($"{Cut(read.Field.Name, 34),-34} 0x{read.Field.Encoding:X4}   {ClassName(read.Field.Class),-10} {Cut(read.Observed, 28),-28} {Cut(write.Observed, 28),-28} {(read.AsManifest && write.AsManifest ? "yes" : "NO")}");
+            }
+
+            foreach (var m in report.Mismatches)
+            {
+                Console.WriteLine($"mismatch: {m.Field.Name} {(m.Write ? "VMWRITE" : "VMREAD")}: {m.Mismatch}");
+            }
+
+            Console.WriteLine($"{report.Fields} fields, {report.AsManifest} as the manifest says, {report.Mismatches.Count} mismatching accesses ({report.Boots} boots, {report.Elapsed.TotalSeconds:0.0} s)");
+        }
+
+        return report.Mismatches.Count == 0 ? 0 : 1;
+    }
+
+    private static string ClassName(FieldClass c) => c switch
+    {
+        FieldClass.ShadowRw => "shadow-rw",
+        FieldClass.ShadowRo => "shadow-ro",
+        FieldClass.RareSync => "rare-sync",
+        FieldClass.NoSync => "no-sync",
+        _ => "sync",
+    };
+
+    private static string Cut(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
+
+    // ---- options -------------------------------------------------------------------------------------------------------
+
+    private static Dictionary<string, string> Parse(string[] args)
+    {
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
+            {
+                throw new ExecutionUsageException($"unexpected argument '{args[i]}'");
+            }
+
+            if (i + 1 >= args.Length)
+            {
+                throw new ExecutionUsageException($"{args[i]} needs a value");
+            }
+
+            options[args[i][2..]] = args[++i];
+        }
+
+        return options;
+    }
+
+    private static void Only(Dictionary<string, string> options, params string[] known)
+    {
+        foreach (var name in options.Keys.Where(k => !known.Contains(k)))
+        {
+            throw new ExecutionUsageException($"unknown option --{name} (this verb takes {string.Join(", ", known.Select(k => "--" + k))})");
+        }
+    }
+
+    private static bool Json(Dictionary<string, string> options) => options.GetValueOrDefault("format", "table") switch
+    {
+        "json" => true,
+        "table" => false,
+        var other => throw new ExecutionUsageException($"--format: '{other}' is not table or json"),
+    };
+
+    private static int Int(Dictionary<string, string> options, string name, int fallback, int minimum) =>
+        !options.TryGetValue(name, out var v) ? fallback
+        : int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= minimum ? n
+        : throw new ExecutionUsageException($"--{name}: '{v}' is not an integer >= {minimum}");
+
+    private static int Vmcs02(Dictionary<string, string> options) => throw new ExecutionUsageException("vmcs02: not yet");
+
+    private static int Launch(Dictionary<string, string> options) => throw new ExecutionUsageException("launch: not yet");
+}

@@ -186,5 +186,52 @@ internal static class ExecutionVerbs
 
     private static int Vmcs02(Dictionary<string, string> options) => throw new ExecutionUsageException("vmcs02: not yet");
 
-    private static int Launch(Dictionary<string, string> options) => throw new ExecutionUsageException("launch: not yet");
+    // ---- launch (4c) ---------------------------------------------------------------------------------------------------
+
+    private static int Launch(Dictionary<string, string> options)
+    {
+        Only(options, "format");
+        var json = Json(options);
+        var runner = new BochsRunner();
+        var profile = runner.ReadProfile();
+        var report = LaunchCheck.Run(runner, profile);
+        var disagreements = report.Disagreements;
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                exitReason = report.ExitReason,
+                guestRip = report.GuestRip,
+                qualification = report.Qualification,
+                instructionLength = report.InstructionLength,
+                fieldsLoaded = report.Loaded,
+                refused = report.Refused.Select(r => r.Name),
+                softwareVmx = VmcsImage.Describe(report.Software),
+                disagreements,
+            }, Indented));
+        }
+        else
+        {
+            Console.WriteLine($"KvmNested's vmcs12 (generated Vmcs12, built for Bochs' capabilities) loaded field by field into a Bochs VMCS: {report.Loaded} fields, host state the runner's");
+            if (report.Refused.Count > 0)
+            {
+                Console.WriteLine($"  not on this CPU (VMWRITE refused): {string.Join(", ", report.Refused.Select(r => r.Name))}");
+            }
+
+            Console.WriteLine($"{"",-22} {"Bochs",-20} expected");
+            Console.WriteLine($"{"exit reason",-22} {report.ExitReason,-20} 10 (CPUID)");
+            Console.WriteLine($"{"qualification",-22} {"0x" + report.Qualification.ToString("X", CultureInfo.InvariantCulture),-20} 0x0");
+            Console.WriteLine($"{"guest RIP",-22} {"0x" + report.GuestRip.ToString("X", CultureInfo.InvariantCulture),-20} 0x{report.ExpectedRip:X} (L2's cpuid)");
+            Console.WriteLine($"{"instruction length",-22} {report.InstructionLength,-20} 2");
+            Console.WriteLine($"{"SoftwareVmx VMLAUNCH",-22} {VmcsImage.Describe(report.Software),-20} VMsucceed (enters L2)");
+            foreach (var d in disagreements)
+            {
+                Console.WriteLine("disagreement: " + d);
+            }
+
+            Console.WriteLine(disagreements.Count == 0 ? "agrees: L2 ran CPUID and exited as KvmNested asserts" : $"{disagreements.Count} disagreement(s)");
+        }
+
+        return disagreements.Count == 0 ? 0 : 1;
+    }
 }

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Reflection;
 using System.Text.Json;
 using VmcsGen.Bochs;
+using VmcsGen.Software;
 using VmcsGen.Samples.NestedSim;
 
 namespace VmcsGen.Samples.BochsVmx;
@@ -184,7 +185,91 @@ internal static class ExecutionVerbs
         : int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= minimum ? n
         : throw new ExecutionUsageException($"--{name}: '{v}' is not an integer >= {minimum}");
 
-    private static int Vmcs02(Dictionary<string, string> options) => throw new ExecutionUsageException("vmcs02: not yet");
+    // ---- vmcs02 (4b) ---------------------------------------------------------------------------------------------------
+
+    /// <summary>vmcs02 of a workload's entries, as written and with a valid L2 state (<see cref="ValidL2State"/>), on Bochs and SoftwareVmx.</summary>
+    public static IReadOnlyList<Vmcs02Result> Vmcs02Results(BochsRunner runner, VmxProfile profile, LayoutHandle layout, Workload workload, int entries, int seed)
+    {
+        var names = Simulator.FieldNames(Layouts);
+        Simulator.Validate(workload, names);
+        // A workload that never exits to L1 (per-iteration 0, no exit weights) has only its VMLAUNCH.
+        var trace = workload.PerIteration == 0 || workload.Exits.Sum(e => e.Weight) == 0 ? [] : Simulator.Trace(workload, names, entries - 1, seed);
+        var all = new List<Vmcs02Entry>();
+        all.AddRange(CallWithLayout<List<Vmcs02Entry>>(typeof(Vmcs02Workload), layout, nameof(Vmcs02Workload.Collect), workload, names, trace, null, "as written:"));
+        all.AddRange(CallWithLayout<List<Vmcs02Entry>>(typeof(Vmcs02Workload), layout, nameof(Vmcs02Workload.Collect), workload, names, trace, ValidL2State.For(profile.Capabilities), "valid L2:"));
+        return Vmcs02Check.Run(runner, profile, all);
+    }
+
+    private static int Vmcs02(Dictionary<string, string> options)
+    {
+        Only(options, "workload", "manifest", "entries", "seed", "format");
+        var json = Json(options);
+        var layout = FindLayout(options.GetValueOrDefault("manifest", "kvm"));
+        var entries = Int(options, "entries", 8, 1);
+        var seed = Int(options, "seed", 1, 0);
+        var name = options.GetValueOrDefault("workload") ?? throw new ExecutionUsageException("--workload NAME is required");
+        Workload workload;
+        try
+        {
+            workload = Vmcs02Workload.Load(name);
+        }
+        catch (WorkloadFormatException e)
+        {
+            throw new ExecutionUsageException(e.Message);
+        }
+
+        var runner = new BochsRunner();
+        var profile = runner.ReadProfile();
+        var results = Vmcs02Results(runner, profile, layout, workload, entries, seed);
+        var disagreements = results.Where(r => r.Disagreement is not null).ToList();
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                workload = workload.Name,
+                manifest = layout.ManifestFile,
+                entries = results.Count,
+                accepted = results.Count(r => r.Accepted),
+                disagreements = disagreements.Select(d => new { entry = d.Entry.Label, reason = d.Disagreement }),
+                results = results.Select(r => new
+                {
+                    entry = r.Entry.Label,
+                    bochs = VmcsImage.Describe(r.Bochs),
+                    guestRip = r.Accepted ? r.GuestRip : (ulong?)null,
+                    softwareVmx = VmcsImage.Describe(r.Software),
+                    rule = r.Software.Rule,
+                }),
+            }, Indented));
+        }
+        else
+        {
+            Console.WriteLine($"{workload.Name} on {layout.ManifestFile}: vmcs02 after each nested entry on SoftwareVmx, loaded into Bochs {runner.Options.CpuModel} and VMLAUNCHed (host state the runner's)");
+            Console.WriteLine($"{"entry",-26} {"Bochs",-28} {"L2 exit RIP",-20} {"SoftwareVmx",-22} agree");
+            foreach (var r in results)
+            {
+                Console.WriteLine($"{Cut(r.Entry.Label, 26),-26} {Cut(VmcsImage.Describe(r.Bochs), 28),-28} {(r.Accepted ? "0x" + r.GuestRip.ToString("X", CultureInfo.InvariantCulture) : "-"),-20} {Cut(VmcsImage.Describe(r.Software), 22),-22} {(r.Disagreement is null ? "yes" : "NO")}");
+            }
+
+            foreach (var r in results.Where(r => r.Software.Rule is not null).GroupBy(r => r.Software.Rule).Select(g => g.First()))
+            {
+                Console.WriteLine($"SoftwareVmx rule ({r.Entry.Label}): {r.Software.Rule}");
+            }
+
+            var fieldNames = layout.Fields.Where(f => !f.IsHigh).ToDictionary(f => f.Encoding, f => f.Name);
+            foreach (var d in disagreements)
+            {
+                // What L1 and the CPU changed in vmcs02 since the entry before, to find the field Bochs rejects.
+                var index = results.ToList().IndexOf(d);
+                var changed = index == 0 ? [] : d.Entry.Fields.Except(results[index - 1].Entry.Fields)
+                    .Select(f => $"{fieldNames.GetValueOrDefault(f.Encoding, $"0x{f.Encoding:X4}")}=0x{f.Value:X}").ToList();
+                Console.WriteLine($"disagreement: {d.Entry.Label}: {d.Disagreement}{(changed.Count > 0 ? $" (changed since the entry before: {string.Join(", ", changed)})" : "")}");
+            }
+
+            Console.WriteLine($"{results.Count} entries, {results.Count(r => r.Accepted)} accepted by Bochs (L2 ran to a VM exit), {disagreements.Count} disagreements");
+        }
+
+        return disagreements.Count == 0 ? 0 : 1;
+    }
 
     // ---- launch (4c) ---------------------------------------------------------------------------------------------------
 

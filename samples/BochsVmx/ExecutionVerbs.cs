@@ -19,7 +19,7 @@ internal sealed class ExecutionUsageException(string message) : Exception(messag
 /// <c>vmcs02 --workload NAME</c> (4b), <c>launch</c> (4c). Each prints a table, or with <c>--format json</c> a JSON
 /// document; exit 0 when everything agrees, 1 on a disagreement, 2 on bad usage or when Bochs is unusable.
 /// </summary>
-internal static class ExecutionVerbs
+public static class ExecutionVerbs
 {
     public static readonly string[] Verbs = ["shadow", "vmcs02", "launch"];
 

@@ -44,10 +44,16 @@ public static class ExecutionVerbs
             Console.Error.WriteLine($"BochsVmx {verb}: {e.Message}");
             return 2;
         }
-        catch (BochsException e)
+        catch (Exception e) when (e is BochsException or WorkloadFormatException)
         {
             Console.Error.WriteLine($"BochsVmx {verb}: {e.Message}");
             return 2;
+        }
+        catch (InvalidOperationException e)
+        {
+            // The engine refused an L1 step of the workload (its VMPTRLD/VMLAUNCH/VMRESUME) or a copy loop failed.
+            Console.Error.WriteLine($"BochsVmx {verb}: {e.Message}");
+            return 1;
         }
     }
 
@@ -208,15 +214,8 @@ public static class ExecutionVerbs
         var entries = Int(options, "entries", 8, 1);
         var seed = Int(options, "seed", 1, 0);
         var name = options.GetValueOrDefault("workload") ?? throw new ExecutionUsageException("--workload NAME is required");
-        Workload workload;
-        try
-        {
-            workload = Vmcs02Workload.Load(name);
-        }
-        catch (WorkloadFormatException e)
-        {
-            throw new ExecutionUsageException(e.Message);
-        }
+        var workload = Vmcs02Workload.Load(name);
+        Simulator.Validate(workload, Simulator.FieldNames(Layouts)); // before Bochs boots: a bad field is a usage error
 
         var runner = new BochsRunner();
         var profile = runner.ReadProfile();

@@ -238,6 +238,28 @@ public sealed class GeneratedCodeOnBochsTests
         });
     }
 
+    [Test]
+    public void AMalformedWorkloadFileIsOneLineNamingFileLineAndColumn()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"bochsvmx-{Guid.NewGuid():N}.workload");
+        File.WriteAllText(path, "workload broken\nper-iteration 0\nsetup\n  write NO_SUCH_FIELD 1\nend\n");
+        try
+        {
+            var (code, output, error) = RunVerb("vmcs02", "--workload", path);
+            Assert.Multiple(() =>
+            {
+                Assert.That(code, Is.EqualTo(2));
+                Assert.That(output, Is.Empty);
+                Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+                Assert.That(error, Does.Contain($"{path}(4,").And.Contain("unknown field"));
+            });
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private static (int Code, string Output, string Error) RunVerb(string verb, params string[] args)
     {
         var (stdout, stderr) = (Console.Out, Console.Error);

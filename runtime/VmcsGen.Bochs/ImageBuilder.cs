@@ -409,6 +409,10 @@ internal static class ImageBuilder
                 }
 
                 break;
+            case PhysicalBytes p:
+                p.Validate();
+                EmitSetup(a, x64, new MemoryBytes(p.Address, p.Data));
+                break;
             case MemoryCopy c:
                 a.mov(esi, (uint)c.From);
                 a.mov(edi, (uint)c.To);

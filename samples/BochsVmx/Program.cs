@@ -8,16 +8,21 @@ using VmcsGen.Samples.BochsVmx;
 using VmcsGen.Software;
 
 // BochsVmx: SoftwareVmx (and VmcsGen's generated code) held to Bochs, an executing VMX implementation.
-// Verbs: diff, msrs. Exit status: 0 everything agrees, 1 a disagreement, 2 bad usage or Bochs unusable.
+// Verbs: diff, msrs, shadow, vmcs02, launch. Exit status: 0 everything agrees, 1 a disagreement, 2 bad usage or Bochs unusable.
 try
 {
     var verb = args.Length > 0 ? args[0] : "";
+    if (VmcsGen.Samples.BochsVmx.ExecutionVerbs.Handles(verb))
+    {
+        return VmcsGen.Samples.BochsVmx.ExecutionVerbs.Run(verb, args[1..]); // shadow, vmcs02, launch: ExecutionVerbs.cs
+    }
+
     var options = Options.Parse(args.Skip(1).ToArray());
     return verb switch
     {
         "diff" => Diff(options),
         "msrs" => Msrs(options),
-        _ => throw new UsageException(verb.Length == 0 ? "missing verb (diff, msrs)" : $"unknown verb '{verb}' (diff, msrs)"),
+        _ => throw new UsageException(verb.Length == 0 ? "missing verb (diff, msrs, shadow, vmcs02, launch)" : $"unknown verb '{verb}' (diff, msrs, shadow, vmcs02, launch)"),
     };
 }
 catch (UsageException e)

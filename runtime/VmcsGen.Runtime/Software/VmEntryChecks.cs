@@ -384,6 +384,11 @@ public static class VmEntryChecks
             return EntryCheckResult.Guest("26.3.1.2: guest TR is usable");
         }
 
+        if (SegmentBases(ref vmcs) is { } bases)
+        {
+            return EntryCheckResult.Guest(bases);
+        }
+
         var activity = vmcs.Read(GuestActivity);
         var supported = (profile.ReadMsr(VmxMsr.Misc) >> 6) & 7;
         if (activity > 3 || (activity != 0 && (supported & (1ul << (int)(activity - 1))) == 0))
@@ -432,6 +437,41 @@ public static class VmEntryChecks
     private static bool FixedBits(ulong value, ulong fixed0, ulong fixed1) => (value & fixed0) == fixed0 && (value & ~fixed1 & 0xFFFF_FFFF) == 0 && (fixed1 > 0xFFFF_FFFF || (value >> 32) == 0);
 
     private static bool Aligned(ulong address, int alignment, int width) => (address & (ulong)(alignment - 1)) == 0 && (address >> width) == 0;
+
+    /// <summary>
+    /// 26.3.1.2 base-address checks (on a processor that supports Intel 64) and 26.3.1.3: TR, FS and GS bases canonical,
+    /// LDTR's when usable; bits 63:32 of CS's base zero, of SS's, DS's and ES's when usable; GDTR and IDTR bases canonical and
+    /// their limits within 16 bits. Found by running vmcs02 on Bochs (issue 21, 4b: a workload's random GUEST_GS_BASE), whose
+    /// cpu/vmx.cc VMenterLoadCheckGuestState fails "guest %s.BASE non canonical".
+    /// </summary>
+    private static string? SegmentBases<TReader>(ref TReader vmcs)
+        where TReader : struct, IVmcsFieldReader
+    {
+        string[] names = ["ES", "CS", "SS", "DS", "FS", "GS", "LDTR", "TR"];
+        for (var i = 0u; i < 8; i++)
+        {
+            var baseAddress = vmcs.Read(0x6806 + (2 * i));
+            var usable = (vmcs.Read(0x4814 + (2 * i)) & 0x10000) == 0;
+            var fault = i switch
+            {
+                4 or 5 or 7 => !Canonical(baseAddress),
+                6 => usable && !Canonical(baseAddress),
+                1 => baseAddress >> 32 != 0,
+                _ => usable && baseAddress >> 32 != 0,
+            };
+            if (fault)
+            {
+                return $"26.3.1.2: guest {names[i]} base 0x{baseAddress:X} is {(i >= 4 ? "canonical" : "within 32 bits")}";
+            }
+        }
+
+        if (!Canonical(vmcs.Read(0x6816)) || !Canonical(vmcs.Read(0x6818)) || vmcs.Read(0x4810) > 0xFFFF || vmcs.Read(0x4812) > 0xFFFF)
+        {
+            return "26.3.1.3: guest GDTR and IDTR bases are canonical and their limits have bits 31:16 clear";
+        }
+
+        return null;
+    }
 
     private static bool Canonical(ulong address) => ((long)address << 16 >> 16) == (long)address;
 

@@ -30,11 +30,7 @@ public static class CalibrateCommand
         }
 
         var result = Calibrate(settings.ToInput(), start, rounds, seed);
-        var console = AnsiConsole.Console;
-        if (Console.IsOutputRedirected)
-        {
-            console.Profile.Width = 160;
-        }
+        var console = ConsoleOutput.Current(redirectedWidth: 160);
 
         Print(console, result);
         settings.PlotFile?.Write(Plots.Calibration(result), console);

@@ -253,16 +253,7 @@ public static class Program
         });
     }
 
-    private static IAnsiConsole Output()
-    {
-        var console = AnsiConsole.Console;
-        if (System.Console.IsOutputRedirected)
-        {
-            console.Profile.Width = 200;
-        }
-
-        return console;
-    }
+    private static IAnsiConsole Output() => ConsoleOutput.Current(redirectedWidth: 200);
 
     internal static Dictionary<string, string> ShippedWorkloads()
     {

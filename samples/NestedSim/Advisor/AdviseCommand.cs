@@ -504,16 +504,7 @@ public static class AdviseCommand
         AnsiConsole.Status().Start(what, ctx => work(status => ctx.Status(Markup.Escape(status))));
     }
 
-    private static IAnsiConsole Output()
-    {
-        var console = AnsiConsole.Console;
-        if (Console.IsOutputRedirected)
-        {
-            console.Profile.Width = 200;
-        }
-
-        return console;
-    }
+    private static IAnsiConsole Output() => ConsoleOutput.Current(redirectedWidth: 200);
 }
 
 /// <summary>The advisor commands' options; every mistake names the option.</summary>

@@ -92,19 +92,9 @@ public static class Vmcs02Workload
         return entries;
     }
 
-    /// <summary>The value a workload line writes (as the simulator computes it: constant, random, +n, |bits, &amp;~bits).</summary>
-    private static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random)
-    {
-        var current = known.GetValueOrDefault(encoding);
-        return spec.Kind switch
-        {
-            ValueKind.Constant => spec.Operand,
-            ValueKind.Random => random,
-            ValueKind.Add => current + spec.Operand,
-            ValueKind.SetBits => current | spec.Operand,
-            _ => current & ~spec.Operand,
-        };
-    }
+    /// <summary>The value a workload line writes, by the simulator's rule (<see cref="ValueSpec.Apply"/>).</summary>
+    private static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random) =>
+        spec.Apply(known.GetValueOrDefault(encoding), random);
 
     private static void Expect(VmxResult result, string what)
     {

@@ -241,18 +241,8 @@ public static class Simulator
     }
 
     /// <summary>The value a workload line writes, from L1's last known value of the field and the round's random draw.</summary>
-    internal static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random)
-    {
-        var current = known.GetValueOrDefault(encoding);
-        return spec.Kind switch
-        {
-            ValueKind.Constant => spec.Operand,
-            ValueKind.Random => random,
-            ValueKind.Add => current + spec.Operand,
-            ValueKind.SetBits => current | spec.Operand,
-            _ => current & ~spec.Operand,
-        };
-    }
+    internal static ulong Resolve(ValueSpec spec, Dictionary<uint, ulong> known, uint encoding, ulong random) =>
+        spec.Apply(known.GetValueOrDefault(encoding), random);
 
     private static void Expect(VmxResult result, string what, Strategy strategy)
     {

@@ -27,6 +27,16 @@ public enum ValueKind
 
 public readonly record struct ValueSpec(ValueKind Kind, ulong Operand)
 {
+    /// <summary>The value this spec writes, from L1's last known value of the field and the round's random draw.</summary>
+    public ulong Apply(ulong current, ulong random) => Kind switch
+    {
+        ValueKind.Constant => Operand,
+        ValueKind.Random => random,
+        ValueKind.Add => current + Operand,
+        ValueKind.SetBits => current | Operand,
+        _ => current & ~Operand,
+    };
+
     public override string ToString() => Kind switch
     {
         ValueKind.Constant => $"0x{Operand:X}",

@@ -142,17 +142,18 @@ public static class Report
         console.MarkupLine("Cost model (cycles): " + Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
     }
 
+    /// <summary>One strategy's side of a suite test in JSON (the suite's and the history's documents share it).</summary>
+    private static object Side(StrategyResult r) => new
+    {
+        strategy = r.Strategy.Name,
+        cycles = r.CyclesPerIteration,
+        fixedCycles = r.PerRound(r.Cost.Fixed) * r.PerIteration,
+        countedCycles = r.PerRound(r.Cost.Counted) * r.PerIteration,
+        faithful = r.Faithful,
+    };
+
     public static string SuiteToJson(string suite, IReadOnlyList<SuiteTest> tests, CostModel costs, int rounds, int seed)
     {
-        object Side(StrategyResult r) => new
-        {
-            strategy = r.Strategy.Name,
-            cycles = r.CyclesPerIteration,
-            fixedCycles = r.PerRound(r.Cost.Fixed) * r.PerIteration,
-            countedCycles = r.PerRound(r.Cost.Counted) * r.PerIteration,
-            faithful = r.Faithful,
-        };
-
         return JsonSerializer.Serialize(new
         {
             schema = SuiteSchema,
@@ -221,15 +222,6 @@ public static class Report
 
     public static string HistoryToJson(string suite, IReadOnlyList<SuiteHistory> tests, CostModel costs, int rounds, int seed)
     {
-        object Side(StrategyResult r) => new
-        {
-            strategy = r.Strategy.Name,
-            cycles = r.CyclesPerIteration,
-            fixedCycles = r.PerRound(r.Cost.Fixed) * r.PerIteration,
-            countedCycles = r.PerRound(r.Cost.Counted) * r.PerIteration,
-            faithful = r.Faithful,
-        };
-
         return JsonSerializer.Serialize(new
         {
             schema = HistorySchema,

@@ -2,15 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 
-// The equivalence tests compile these files a second time, with VMCSGEN_MUTANTS, as the mutant engine their planted bugs
-// live in (tests/VmcsGen.Runtime.Tests/Mutants); the shipped engine has no trace of them.
-#if VMCSGEN_MUTANTS
-using VmcsGen.Nested;
-
-namespace VmcsGen.Runtime.Tests.Mutants;
-#else
 namespace VmcsGen.Nested;
-#endif
 
 /// <summary>
 /// L0's side of nested VMX for one L1 vCPU, over a backend processor with three VMCSes (vmcs01, vmcs02, the shadow VMCS)
@@ -241,12 +233,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             return VmFail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
 
-#if VMCSGEN_MUTANTS
-        if ((Bug & PlantedBug.SkipRareSyncBeforeDirty) == 0)
-#endif
-        {
-            EnsureRareSynced();
-        }
+        EnsureRareSynced();
 
         if (VmcsEncoding.IsSegmentAccessRights(field.Encoding))
         {
@@ -297,7 +284,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             return VmxResult.Succeed;
         }
 
-        Release(vmclear: false);
+        Release();
         image.CopyTo(_vmcs12, 0);
         _current = address;
         _dirty = TLayout.AllDirtyGroups;
@@ -485,7 +472,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
 
         if (address == _current)
         {
-            Release(vmclear: true);
+            Release();
         }
 
         if (Memory.TryGet(address, out var image))
@@ -525,17 +512,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         }
 
         _box.Counts.NestedExits++;
-#if VMCSGEN_MUTANTS
-        ulong forgotten = 0;
-        var forget = ForgetOnExit != 0 && TLayout.Read(_vmcs12, ForgetOnExit, out forgotten).IsSuccess;
-#endif
         Check(TLayout.SyncVmcs02ToVmcs12(ref _l0, _vmcs12, _features), "sync vmcs02 to vmcs12");
-#if VMCSGEN_MUTANTS
-        if (forget)
-        {
-            TLayout.Write(_vmcs12, ForgetOnExit, forgotten); // the field's every-exit read is missing
-        }
-#endif
         _rareStale = _hasRareFields;
         SwitchVcpu();
         Check(_l0.VmPtrLd(Vmcs01), "VMPTRLD vmcs01");

@@ -88,6 +88,27 @@ public sealed class NestedTraceWriter
         _out.WriteLine("event " + name);
     }
 
+    /// <summary>L1's VMREAD written (<see cref="Read"/>), its result handed on: the recording decorators' pass-through.</summary>
+    internal VmxResult RecordRead(ulong encoding, VmxResult result, ulong value)
+    {
+        Read(encoding, result, value);
+        return result;
+    }
+
+    /// <summary>L1's VMWRITE written (<see cref="Write"/>), its result handed on.</summary>
+    internal VmxResult RecordWrite(ulong encoding, ulong value, VmxResult result)
+    {
+        Write(encoding, value, result);
+        return result;
+    }
+
+    /// <summary>Another instruction written (<see cref="Instruction"/>), its result handed on.</summary>
+    internal VmxResult RecordInstruction(string line, VmxResult result)
+    {
+        Instruction(line, result);
+        return result;
+    }
+
     internal static string Hex(ulong value) => "0x" + value.ToString("X", CultureInfo.InvariantCulture);
 
     private string Name(ulong encoding) => encoding <= uint.MaxValue && _names.TryGetValue((uint)encoding, out var name) ? name : Hex(encoding);
@@ -133,23 +154,13 @@ public sealed class NestedTraceRecorder : INestedEngine
     /// <summary>Records a workload event with a fixed cost (NestedSim's <c>l1-userspace</c>, <c>l1-inject</c>).</summary>
     public void Event(string name) => Trace.Event(name);
 
-    public VmxResult L1VmRead(ulong encoding, out ulong value)
-    {
-        var result = _inner.L1VmRead(encoding, out value);
-        Trace.Read(encoding, result, value);
-        return result;
-    }
+    public VmxResult L1VmRead(ulong encoding, out ulong value) => Trace.RecordRead(encoding, _inner.L1VmRead(encoding, out value), value);
 
-    public VmxResult L1VmWrite(ulong encoding, ulong value)
-    {
-        var result = _inner.L1VmWrite(encoding, value);
-        Trace.Write(encoding, value, result);
-        return result;
-    }
+    public VmxResult L1VmWrite(ulong encoding, ulong value) => Trace.RecordWrite(encoding, value, _inner.L1VmWrite(encoding, value));
 
-    public VmxResult L1VmPtrLd(ulong address) => Instruction("vmptrld " + NestedTraceWriter.Hex(address), _inner.L1VmPtrLd(address));
+    public VmxResult L1VmPtrLd(ulong address) => Trace.RecordInstruction("vmptrld " + NestedTraceWriter.Hex(address), _inner.L1VmPtrLd(address));
 
-    public VmxResult L1VmClear(ulong address) => Instruction("vmclear " + NestedTraceWriter.Hex(address), _inner.L1VmClear(address));
+    public VmxResult L1VmClear(ulong address) => Trace.RecordInstruction("vmclear " + NestedTraceWriter.Hex(address), _inner.L1VmClear(address));
 
     public VmxResult L1VmLaunch()
     {
@@ -165,11 +176,11 @@ public sealed class NestedTraceRecorder : INestedEngine
         return result;
     }
 
-    public VmxResult L1VmPtrSt(out ulong pointer) => Instruction("vmptrst", _inner.L1VmPtrSt(out pointer));
+    public VmxResult L1VmPtrSt(out ulong pointer) => Trace.RecordInstruction("vmptrst", _inner.L1VmPtrSt(out pointer));
 
-    public VmxResult L1VmxOn(ulong address) => Instruction("vmxon " + NestedTraceWriter.Hex(address), _inner.L1VmxOn(address));
+    public VmxResult L1VmxOn(ulong address) => Trace.RecordInstruction("vmxon " + NestedTraceWriter.Hex(address), _inner.L1VmxOn(address));
 
-    public VmxResult L1VmxOff() => Instruction("vmxoff", _inner.L1VmxOff());
+    public VmxResult L1VmxOff() => Trace.RecordInstruction("vmxoff", _inner.L1VmxOff());
 
     public void L2Exit(ReadOnlySpan<FieldWrite> hardware)
     {
@@ -190,12 +201,6 @@ public sealed class NestedTraceRecorder : INestedEngine
     }
 
     public NestedState ExportNestedState() => _inner.ExportNestedState();
-
-    private VmxResult Instruction(string line, VmxResult result)
-    {
-        Trace.Instruction(line, result);
-        return result;
-    }
 }
 
 /// <summary>
@@ -217,33 +222,13 @@ public struct RecordingVmcs<TVmcs> : IVmcs
 
     public NestedTraceWriter Trace { get; }
 
-    public VmxResult VmRead(uint encoding, out ulong value)
-    {
-        var result = _inner.VmRead(encoding, out value);
-        Trace.Read(encoding, result, value);
-        return result;
-    }
+    public VmxResult VmRead(uint encoding, out ulong value) => Trace.RecordRead(encoding, _inner.VmRead(encoding, out value), value);
 
-    public VmxResult VmWrite(uint encoding, ulong value)
-    {
-        var result = _inner.VmWrite(encoding, value);
-        Trace.Write(encoding, value, result);
-        return result;
-    }
+    public VmxResult VmWrite(uint encoding, ulong value) => Trace.RecordWrite(encoding, value, _inner.VmWrite(encoding, value));
 
-    public VmxResult VmPtrLd(ulong address)
-    {
-        var result = _inner.VmPtrLd(address);
-        Trace.Instruction("vmptrld " + NestedTraceWriter.Hex(address), result);
-        return result;
-    }
+    public VmxResult VmPtrLd(ulong address) => Trace.RecordInstruction("vmptrld " + NestedTraceWriter.Hex(address), _inner.VmPtrLd(address));
 
-    public VmxResult VmClear(ulong address)
-    {
-        var result = _inner.VmClear(address);
-        Trace.Instruction("vmclear " + NestedTraceWriter.Hex(address), result);
-        return result;
-    }
+    public VmxResult VmClear(ulong address) => Trace.RecordInstruction("vmclear " + NestedTraceWriter.Hex(address), _inner.VmClear(address));
 }
 
 /// <summary>

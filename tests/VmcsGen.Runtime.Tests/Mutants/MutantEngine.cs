@@ -43,7 +43,8 @@ internal static class MutantEngine
             .Where(path => Path.GetFileName(path).StartsWith("System.", StringComparison.Ordinal))
             .Append(typeof(INestedEngine).Assembly.Location)
             .Select(path => MetadataReference.CreateFromFile(path)),
-        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release, nullableContextOptions: NullableContextOptions.Enable)));
+        new CSharpCompilationOptions(
+            OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release, nullableContextOptions: NullableContextOptions.Enable)));
 
     private static readonly ConcurrentDictionary<EngineMutation, Lazy<Assembly>> Built = new();
 

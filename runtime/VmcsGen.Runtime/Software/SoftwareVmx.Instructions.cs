@@ -79,18 +79,13 @@ public sealed partial class SoftwareVmx
     /// <summary>VMPTRLD m64.</summary>
     public InstructionOutcome ExecuteVmptrld(VmxContext context, VmxOperand pointer)
     {
-        if (Preamble(context, VmxExitReason.VmPtrLd, pointer, memoryOnly: true) is { } early)
+        if (PointerOperand(context, VmxExitReason.VmPtrLd, pointer, out var address) is { } early)
         {
             return early;
         }
 
-        if (Memory.Faults(pointer.Address, 8))
-        {
-            return InstructionOutcome.PageFault(0);
-        }
-
         _ptrlds++;
-        return Outcome(PtrLd(Memory.ReadUInt64(pointer.Address)));
+        return Outcome(PtrLd(address));
     }
 
     /// <summary>VMPTRST m64: stores the current-VMCS pointer (-1 when none).</summary>
@@ -113,7 +108,24 @@ public sealed partial class SoftwareVmx
     /// <summary>VMCLEAR m64.</summary>
     public InstructionOutcome ExecuteVmclear(VmxContext context, VmxOperand pointer)
     {
-        if (Preamble(context, VmxExitReason.VmClear, pointer, memoryOnly: true) is { } early)
+        if (PointerOperand(context, VmxExitReason.VmClear, pointer, out var address) is { } early)
+        {
+            return early;
+        }
+
+        _clears++;
+        return Outcome(Clear(address));
+    }
+
+    /// <summary>
+    /// VMPTRLD's and VMCLEAR's operand checks, in the SDM's order: #UD (a register operand included), the VM exit in
+    /// non-root operation, #GP(0) at CPL > 0, then the #PF of reading the m64 operand. Null, with the pointer read from
+    /// memory, when the instruction goes on to its pointer checks.
+    /// </summary>
+    private InstructionOutcome? PointerOperand(VmxContext context, uint exitReason, VmxOperand pointer, out ulong address)
+    {
+        address = 0;
+        if (Preamble(context, exitReason, pointer, memoryOnly: true) is { } early)
         {
             return early;
         }
@@ -123,8 +135,8 @@ public sealed partial class SoftwareVmx
             return InstructionOutcome.PageFault(0);
         }
 
-        _clears++;
-        return Outcome(Clear(Memory.ReadUInt64(pointer.Address)));
+        address = Memory.ReadUInt64(pointer.Address);
+        return null;
     }
 
     /// <summary>

@@ -52,14 +52,9 @@ public sealed partial class SoftwareVmx
 
     private VmxResult PtrLd(ulong address)
     {
-        if (!IsValidAddress(address))
+        if (PointerChecks(address, VmxInstructionError.VmptrldInvalidAddress, VmxInstructionError.VmptrldVmxonPointer) is { } failed)
         {
-            return Fail(VmxInstructionError.VmptrldInvalidAddress);
-        }
-
-        if (address == VmxonPointer)
-        {
-            return Fail(VmxInstructionError.VmptrldVmxonPointer);
+            return failed;
         }
 
         if (!_regions.TryGetValue(address, out var region) || !region.Active)
@@ -79,14 +74,9 @@ public sealed partial class SoftwareVmx
 
     private VmxResult Clear(ulong address)
     {
-        if (!IsValidAddress(address))
+        if (PointerChecks(address, VmxInstructionError.VmclearInvalidAddress, VmxInstructionError.VmclearVmxonPointer) is { } failed)
         {
-            return Fail(VmxInstructionError.VmclearInvalidAddress);
-        }
-
-        if (address == VmxonPointer)
-        {
-            return Fail(VmxInstructionError.VmclearVmxonPointer);
+            return failed;
         }
 
         if (_regions.TryGetValue(address, out var region) && region.Active)
@@ -109,6 +99,15 @@ public sealed partial class SoftwareVmx
 
         return VmxResult.Succeed;
     }
+
+    /// <summary>
+    /// VMPTRLD's and VMCLEAR's pointer checks, each with its own error number: the address is 4 KiB aligned within
+    /// MAXPHYADDR, then it is not the VMXON region. Null when both pass.
+    /// </summary>
+    private VmxResult? PointerChecks(ulong address, VmxInstructionError invalidAddress, VmxInstructionError vmxonPointer) =>
+        !IsValidAddress(address) ? Fail(invalidAddress)
+        : address == VmxonPointer ? Fail(vmxonPointer)
+        : null;
 
     /// <summary>Makes a region active: its data read from memory into the processor's copy (no allocation after the first time).</summary>
     private Region Activate(ulong address, uint header)

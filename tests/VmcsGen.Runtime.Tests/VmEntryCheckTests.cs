@@ -13,9 +13,7 @@ public sealed class VmEntryCheckTests
     /// <summary>A VMCS that passes every modelled entry check on the KVM profile: 64-bit host and guest, flat state.</summary>
     private static SoftwareVmx ValidVmcs()
     {
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Vmptrld(cpu, 0x2000);
+        var cpu = Current();
         foreach (var (field, value) in ValidEntryState.For(cpu.Profile))
         {
             Write(cpu, field, value);
@@ -100,9 +98,7 @@ public sealed class VmEntryCheckTests
     public void MovSsBlockingComesBeforeTheLaunchStateAndTheFieldChecks()
     {
         // SDM VMLAUNCH: "events are being blocked by MOV SS" is VMfailValid(26), checked before the launch state (4/5).
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Vmptrld(cpu, 0x2000);
+        var cpu = Current();
         Assert.That(cpu.ExecuteVmresume(new VmxContext(BlockingByMovSs: true)).Error, Is.EqualTo(VmxInstructionError.EntryEventsBlockedByMovSs));
         Assert.That(cpu.ExecuteVmresume(Ring0).Error, Is.EqualTo(VmxInstructionError.VmresumeNonLaunchedVmcs));
         Assert.That(cpu.ExecuteVmlaunch(Ring0).Error, Is.EqualTo(VmxInstructionError.EntryInvalidControlField), "a zeroed VMCS fails the control checks");

@@ -51,9 +51,7 @@ public sealed class VmxCheckOrderTests
     [Test]
     public void TheEncodingRegisterIsReadAtTheModesWidth()
     {
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Vmptrld(cpu, 0x2000);
+        var cpu = Current();
         Write(cpu, TscOffset, 0x1111_2222_3333_4444);
         // 64-bit mode: bits 63:32 of the encoding register set is an unsupported component (Bochs: upper 32 bits not zero).
         Assert.That(Read(cpu, (1ul << 32) | TscOffset).Error, Is.EqualTo(VmxInstructionError.UnsupportedVmcsComponent));

@@ -16,9 +16,7 @@ public sealed class VmxInstructionTests
     public void VmcsHighAccessesReadAndWriteTheUpperHalf()
     {
         // test_vmcs_high: a _HIGH encoding reads and writes bits 63:32 of the 64-bit field and leaves the rest alone.
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Assert.That(Vmptrld(cpu, 0x2000).IsSuccess);
+        var cpu = Current();
         Write(cpu, TscOffset, 0x0123_4567_89AB_CDEF);
         Assert.That((Read(cpu, TscOffset).Value, Read(cpu, TscOffsetHigh).Value), Is.EqualTo((0x0123_4567_89AB_CDEFul, 0x0123_4567ul)));
         Write(cpu, TscOffsetHigh, 0x7654_3210);
@@ -29,9 +27,7 @@ public sealed class VmxInstructionTests
     public void EveryFieldReadsBackWhatWasWrittenAndVmcsEnumMatchesTheHighestIndex()
     {
         // test_vmwrite_vmread: VMWRITE every field, VMREAD it back; IA32_VMX_VMCS_ENUM's max index is the highest index supported.
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Vmptrld(cpu, 0x2000);
+        var cpu = Current();
         var encodings = Enumerable.Range(0, 0x8000).Select(e => (uint)e).Where(e => cpu.Catalog.Supports(e) && !VmcsEncoding.IsHighAccess(e)).ToList();
         foreach (var e in encodings)
         {
@@ -104,9 +100,7 @@ public sealed class VmxInstructionTests
     public void VmclearAndVmptrldRejectBadPointersWithTheirErrorNumbers()
     {
         // test_vmclear / test_vmptrld: unaligned, beyond MAXPHYADDR, the VMXON region; SDM errors 2/3 and 9/10/11.
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Vmptrld(cpu, 0x2000);
+        var cpu = Current();
         Assert.That(Vmclear(cpu, 0x2001).Error, Is.EqualTo(VmxInstructionError.VmclearInvalidAddress));
         Assert.That(Vmclear(cpu, 0x2000 | (1ul << 47)).Error, Is.EqualTo(VmxInstructionError.VmclearInvalidAddress));
         Assert.That(Vmclear(cpu, VmxonRegion).Error, Is.EqualTo(VmxInstructionError.VmclearVmxonPointer));
@@ -138,9 +132,7 @@ public sealed class VmxInstructionTests
     public void AFaultingMemoryOperandIsAPageFaultAndChangesNothing()
     {
         // test_vmread_vmwrite_pf: VMREAD/VMWRITE with a not-present memory operand take #PF and leave RFLAGS (the outcome) alone.
-        var cpu = Root();
-        Region(cpu, 0x2000);
-        Vmptrld(cpu, 0x2000);
+        var cpu = Current();
         Write(cpu, GuestSsSelector, 0x33);
         cpu.Memory.MarkNotPresent(0x7000);
         var read = cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, GuestSsSelector), VmxOperand.Mem(0x7000));

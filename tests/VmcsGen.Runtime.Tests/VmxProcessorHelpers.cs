@@ -1,3 +1,4 @@
+using NUnit.Framework;
 using VmcsGen.Software;
 
 namespace VmcsGen.Runtime.Tests;
@@ -14,6 +15,15 @@ internal static class VmxProcessorHelpers
 
     /// <summary>A processor in VMX root operation (KVM's profile unless one is given), without a current VMCS.</summary>
     internal static SoftwareVmx Root(VmxProfile? profile = null) => new(profile ?? VmxProfile.Kvm);
+
+    /// <summary>A processor in VMX root operation whose current VMCS is a zeroed region at 0x2000, loaded by VMPTRLD.</summary>
+    internal static SoftwareVmx Current()
+    {
+        var cpu = Root();
+        Region(cpu, 0x2000);
+        Assert.That(Vmptrld(cpu, 0x2000).IsSuccess);
+        return cpu;
+    }
 
     /// <summary>A VMCS region at <paramref name="address"/>, written as software writes it: the revision identifier and shadow-VMCS indicator.</summary>
     internal static void Region(SoftwareVmx cpu, ulong address, bool shadow = false, uint? revision = null) =>

@@ -135,7 +135,8 @@ public sealed partial class BochsRunner
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
             cancellationToken.ThrowIfCancellationRequested();
-            throw new BochsException($"Bochs timed out after {Options.Timeout.TotalSeconds:0.#} s: the guest did not shut down (a hung guest, or raise the timeout).");
+            throw new BochsException(
+                $"Bochs timed out after {Options.Timeout.TotalSeconds:0.#} s: the guest did not shut down (a hung guest, or raise the timeout).");
         }
 
         stdoutDone.Wait(TimeSpan.FromSeconds(10));
@@ -153,7 +154,7 @@ public sealed partial class BochsRunner
             return new BochsException($"Bochs has no 'term' display library (install: apt-get install -y {BochsOptions.Packages}).");
         }
 
-        var reason = logText.Split('\n').LastOrDefault(l => l.Contains("PANIC", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal) || l.Contains("FATAL", StringComparison.Ordinal))
+        var reason = logText.Split('\n').LastOrDefault(l => new[] { "PANIC", "ERROR", "FATAL" }.Any(word => l.Contains(word, StringComparison.Ordinal)))
             ?? stderr.Split('\n').FirstOrDefault(l => l.Length > 0) ?? $"exit code {exitCode}";
         // "00003853872p[CPU0  ] >>PANIC<< exception(): 3rd (13) exception with no resolution" -> "CPU0: exception(): …"
         var clean = Regex.Replace(reason.Trim(), @"^\d+[a-z]\[(\w*)\s*\]\s*(>>PANIC<<\s*)?", m => m.Groups[1].Value.Length > 0 ? m.Groups[1].Value + ": " : "");

@@ -123,7 +123,8 @@ internal static partial class ImageBuilder
         /// <summary>VMREAD into a register, or into memory (a dword or a qword by the mode).</summary>
         public void Vmread(Gpr destination, Gpr encoding) => By(() => A.vmread(Q(destination), Q(encoding)), () => A.vmread(D(destination), D(encoding)));
 
-        public void Vmread(AssemblerMemoryOperand destination, Gpr encoding) => By(() => A.vmread(destination, Q(encoding)), () => A.vmread(destination, D(encoding)));
+        public void Vmread(AssemblerMemoryOperand destination, Gpr encoding) =>
+            By(() => A.vmread(destination, Q(encoding)), () => A.vmread(destination, D(encoding)));
 
         public void Vmwrite(Gpr encoding, Gpr source) => By(() => A.vmwrite(Q(encoding), Q(source)), () => A.vmwrite(D(encoding), D(source)));
 

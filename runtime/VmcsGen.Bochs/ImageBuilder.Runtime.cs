@@ -63,7 +63,10 @@ internal static partial class ImageBuilder
 
         public Label Entry, Resume, Switch, Record, RecordVmx, VmExit, Program, Shutdown, Return, Iret, Common;
 
-        /// <summary>Hex: the accumulator in hex without leading zeros. 32-bit code also has HexDigits (EBX from bit ECX+3 down) and Hex64 (the qword at [ESI]).</summary>
+        /// <summary>
+        /// Hex: the accumulator in hex without leading zeros. 32-bit code also has HexDigits (EBX from bit ECX+3 down) and
+        /// Hex64 (the qword at [ESI]).
+        /// </summary>
         public Label Hex, HexDigits, Hex64;
 
         public Label[] Stubs = new Label[32];

@@ -1,7 +1,7 @@
 namespace VmcsGen.Backends.Kvm;
 
 /// <summary>The ioctl numbers of include/uapi/linux/kvm.h (x86-64): _IO/_IOR/_IOW/_IOWR(KVMIO = 0xAE, nr, size).</summary>
-internal static class KvmIoctls
+internal static partial class KvmIoctls
 {
     private const uint None = 0, Write = 1, Read = 2;
 

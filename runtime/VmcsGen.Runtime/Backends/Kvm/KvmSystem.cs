@@ -22,7 +22,7 @@ public sealed class KvmSystem : IDisposable
         Device = device;
         try
         {
-            ApiVersion = Ioctls.Value(device, _fd, KvmIoctls.GetApiVersion, 0);
+            ApiVersion = KvmIoctls.Value(device, _fd, KvmIoctls.GetApiVersion, 0);
             if (ApiVersion != KvmIoctls.ApiVersion)
             {
                 throw new KvmUnavailableException(KvmUnavailableReason.ApiVersionMismatch, $"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
@@ -66,10 +66,10 @@ public sealed class KvmSystem : IDisposable
     }
 
     /// <summary>KVM_CHECK_EXTENSION: 0 when absent, otherwise the capability's value (often 1, or a size or count).</summary>
-    public int CheckExtension(int capability) => Ioctls.Value(Device, _fd, KvmIoctls.CheckExtension, capability);
+    public int CheckExtension(int capability) => KvmIoctls.Value(Device, _fd, KvmIoctls.CheckExtension, capability);
 
     /// <summary>KVM_GET_VCPU_MMAP_SIZE: the size of a vCPU's shared <c>struct kvm_run</c>.</summary>
-    public int VcpuMmapSize => Ioctls.Value(Device, _fd, KvmIoctls.GetVcpuMmapSize, 0);
+    public int VcpuMmapSize => KvmIoctls.Value(Device, _fd, KvmIoctls.GetVcpuMmapSize, 0);
 
     /// <summary>The MSRs KVM reports as feature MSRs (KVM_GET_MSR_FEATURE_INDEX_LIST); empty without KVM_CAP_GET_MSR_FEATURES.</summary>
     public IReadOnlyList<uint> GetMsrFeatureIndexList()
@@ -89,7 +89,7 @@ public sealed class KvmSystem : IDisposable
         var count = BinaryPrimitives.ReadUInt32LittleEndian(probe);
         var buffer = new byte[4 + (4 * (int)count)];
         BinaryPrimitives.WriteUInt32LittleEndian(buffer, count);
-        Ioctls.Pointer(Device, _fd, KvmIoctls.GetMsrFeatureIndexList, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.GetMsrFeatureIndexList, buffer);
         var result = new uint[BinaryPrimitives.ReadUInt32LittleEndian(buffer)];
         for (var i = 0; i < result.Length; i++)
         {
@@ -108,7 +108,7 @@ public sealed class KvmSystem : IDisposable
         {
             buffer.Clear();
             KvmStructs.WriteMsrs(buffer, [(index, 0)]);
-            if (Ioctls.Pointer(Device, _fd, KvmIoctls.GetMsrs, buffer) == 1)
+            if (KvmIoctls.Pointer(Device, _fd, KvmIoctls.GetMsrs, buffer) == 1)
             {
                 result[index] = BinaryPrimitives.ReadUInt64LittleEndian(buffer[(KvmStructs.MsrsHeaderSize + 8)..]);
             }
@@ -122,12 +122,12 @@ public sealed class KvmSystem : IDisposable
     {
         var buffer = new byte[KvmStructs.Cpuid2HeaderSize + (capacity * KvmStructs.CpuidEntrySize)];
         BinaryPrimitives.WriteUInt32LittleEndian(buffer, (uint)capacity);
-        Ioctls.Pointer(Device, _fd, KvmIoctls.GetSupportedCpuid, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.GetSupportedCpuid, buffer);
         return KvmStructs.ReadCpuid2(buffer);
     }
 
     /// <summary>KVM_CREATE_VM.</summary>
-    public KvmVm CreateVm() => new(new KvmFileDescriptor(Ioctls.Value(Device, _fd, KvmIoctls.CreateVm, 0), "VM", Device), this);
+    public KvmVm CreateVm() => new(new KvmFileDescriptor(KvmIoctls.Value(Device, _fd, KvmIoctls.CreateVm, 0), "VM", Device), this);
 
     public void Dispose() => _fd.Dispose();
 }

@@ -8,8 +8,7 @@ namespace VmcsGen.Backends.Kvm;
 public sealed class KvmVcpu : IDisposable
 {
     private readonly KvmFileDescriptor _fd;
-    private nint _run;
-    private nuint _runSize;
+    private KvmRunMapping? _run;
 
     internal KvmVcpu(KvmFileDescriptor fd, KvmVm vm)
     {
@@ -29,7 +28,7 @@ public sealed class KvmVcpu : IDisposable
     {
         var buffer = new byte[KvmStructs.Cpuid2HeaderSize + (entries.Count * KvmStructs.CpuidEntrySize)];
         KvmStructs.WriteCpuid2(buffer, entries);
-        Ioctls.Pointer(Device, _fd, KvmIoctls.SetCpuid2, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.SetCpuid2, buffer);
     }
 
     /// <summary>KVM_SET_MSRS; every MSR must be taken (KVM returns how many it set).</summary>
@@ -37,7 +36,7 @@ public sealed class KvmVcpu : IDisposable
     {
         var buffer = new byte[KvmStructs.MsrsHeaderSize + (msrs.Count * KvmStructs.MsrEntrySize)];
         KvmStructs.WriteMsrs(buffer, msrs);
-        var set = Ioctls.Pointer(Device, _fd, KvmIoctls.SetMsrs, buffer);
+        var set = KvmIoctls.Pointer(Device, _fd, KvmIoctls.SetMsrs, buffer);
         if (set != msrs.Count)
         {
             throw new KvmException($"KVM_SET_MSRS on {_fd} set {set} of {msrs.Count} MSRs: MSR 0x{msrs[set].Index:X} was refused");
@@ -47,7 +46,7 @@ public sealed class KvmVcpu : IDisposable
     public KvmSregs GetSregs()
     {
         var buffer = new byte[KvmSregs.Size];
-        Ioctls.Pointer(Device, _fd, KvmIoctls.GetSregs, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.GetSregs, buffer);
         return KvmSregs.Read(buffer);
     }
 
@@ -55,33 +54,25 @@ public sealed class KvmVcpu : IDisposable
     {
         var buffer = new byte[KvmSregs.Size];
         sregs.Write(buffer);
-        Ioctls.Pointer(Device, _fd, KvmIoctls.SetSregs, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.SetSregs, buffer);
     }
 
     public void SetRegs(KvmRegs regs)
     {
         var buffer = new byte[KvmRegs.Size];
         regs.Write(buffer);
-        Ioctls.Pointer(Device, _fd, KvmIoctls.SetRegs, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.SetRegs, buffer);
     }
 
     /// <summary>
     /// KVM_RUN until the next exit to user space; the exit as <c>struct kvm_run</c> describes it. <c>struct kvm_run</c> is
-    /// mapped on the first call. KVM_RUN is entered again when it returns EINTR (a signal arrived: x86.c
+    /// mapped on the first call and owned by a SafeHandle (<see cref="KvmRunMapping"/>) until <see cref="Dispose"/>. KVM_RUN is entered again when it returns EINTR (a signal arrived: x86.c
     /// <c>vcpu_run</c> stops with KVM_EXIT_INTR; the .NET runtime signals its threads, and QEMU's <c>kvm_cpu_exec</c> too
     /// simply runs again); any other error is a <see cref="KvmException"/>.
     /// </summary>
-    public unsafe KvmRunExit Run()
+    public KvmRunExit Run()
     {
-        if (_run == 0)
-        {
-            _runSize = (nuint)Vm.System.VcpuMmapSize;
-            _run = Device.Map(_fd, _runSize, out var errno);
-            if (_run == 0)
-            {
-                throw new KvmException("mmap(kvm_run)", _fd.ToString(), errno);
-            }
-        }
+        _run ??= MapRun();
 
         int runErrno;
         while (Device.Ioctl(_fd, KvmIoctls.Run, 0, out runErrno) < 0)
@@ -92,7 +83,9 @@ public sealed class KvmVcpu : IDisposable
             }
         }
 
-        return KvmRunExit.Read(new ReadOnlySpan<byte>((void*)_run, (int)Math.Min(_runSize, (nuint)KvmRunExit.DecodedSize)));
+        Span<byte> run = stackalloc byte[(int)Math.Min(_run.ByteLength, (ulong)KvmRunExit.DecodedSize)];
+        _run.ReadSpan(0, run);
+        return KvmRunExit.Read(run);
     }
 
     /// <summary>KVM_GET_NESTED_STATE: the vCPU's nested state, as its bytes with KVM's blob-only verdict (no vCPU checks on GET).</summary>
@@ -102,7 +95,7 @@ public sealed class KvmVcpu : IDisposable
         var size = RequireNestedState();
         var buffer = new byte[size];
         BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(4), (uint)size);
-        Ioctls.Pointer(Device, _fd, KvmIoctls.GetNestedState, buffer);
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.GetNestedState, buffer);
         var used = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4));
         return KvmNestedState.Parse(buffer.AsSpan(0, (int)Math.Min(used, (uint)size)));
     }
@@ -112,7 +105,14 @@ public sealed class KvmVcpu : IDisposable
     {
         ArgumentNullException.ThrowIfNull(state);
         RequireNestedState();
-        Ioctls.Pointer(Device, _fd, KvmIoctls.SetNestedState, state.Serialize());
+        KvmIoctls.Pointer(Device, _fd, KvmIoctls.SetNestedState, state.Serialize());
+    }
+
+    private KvmRunMapping MapRun()
+    {
+        var size = (nuint)Vm.System.VcpuMmapSize;
+        var address = Device.Map(_fd, size, out var errno);
+        return address != 0 ? new KvmRunMapping(Device, address, size) : throw new KvmException("mmap(kvm_run)", _fd.ToString(), errno);
     }
 
     private int RequireNestedState()
@@ -125,12 +125,7 @@ public sealed class KvmVcpu : IDisposable
 
     public void Dispose()
     {
-        if (_run != 0)
-        {
-            Device.Unmap(_run, _runSize);
-            _run = 0;
-        }
-
+        _run?.Dispose();
         _fd.Dispose();
     }
 }

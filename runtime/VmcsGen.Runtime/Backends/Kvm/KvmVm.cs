@@ -21,12 +21,12 @@ public sealed class KvmVm : IDisposable
     public void SetUserMemoryRegion(uint slot, ulong guestPhysical, GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
-        Span<byte> region = stackalloc byte[KvmStructs.UserMemoryRegionSize];
-        KvmStructs.WriteUserMemoryRegion(region, slot, 0, guestPhysical, (ulong)memory.Size, (ulong)memory.Address);
         memory.AddUser();
         try
         {
-            Ioctls.Pointer(System.Device, _fd, KvmIoctls.SetUserMemoryRegion, region);
+            Span<byte> region = stackalloc byte[KvmStructs.UserMemoryRegionSize];
+            KvmStructs.WriteUserMemoryRegion(region, slot, 0, guestPhysical, (ulong)memory.Size, (ulong)memory.Address);
+            KvmIoctls.Pointer(System.Device, _fd, KvmIoctls.SetUserMemoryRegion, region);
         }
         catch
         {
@@ -43,7 +43,7 @@ public sealed class KvmVm : IDisposable
     /// <summary>KVM_CREATE_VCPU; the vCPU's <c>struct kvm_run</c> is mapped on its first <see cref="KvmVcpu.Run"/>, not here.</summary>
     public KvmVcpu CreateVcpu(int id)
     {
-        var fd = new KvmFileDescriptor(Ioctls.Value(System.Device, _fd, KvmIoctls.CreateVcpu, id), $"vCPU {id}", System.Device);
+        var fd = new KvmFileDescriptor(KvmIoctls.Value(System.Device, _fd, KvmIoctls.CreateVcpu, id), $"vCPU {id}", System.Device);
         try
         {
             return new KvmVcpu(fd, this);

@@ -3,7 +3,10 @@ using System.Runtime.InteropServices;
 
 namespace VmcsGen.Backends.Kvm;
 
-/// <summary>libc: open/ioctl/mmap/close, with each SafeHandle held (DangerousAddRef) for the duration of its call.</summary>
+/// <summary>
+/// libc: open/ioctl/mmap/close through <see cref="Interop"/>. Each <see cref="SafeHandle"/> goes straight into the
+/// <c>[LibraryImport]</c> signature, whose generated stub holds it for the duration of the call.
+/// </summary>
 internal sealed class LibcKvmDevice : IKvmDevice
 {
     public int Open(string path, out int errno)
@@ -15,65 +18,26 @@ internal sealed class LibcKvmDevice : IKvmDevice
 
     public int Ioctl(SafeHandle fd, nuint request, nint argument, out int errno)
     {
-        var added = false;
-        try
-        {
-            fd.DangerousAddRef(ref added);
-            var result = Interop.IoctlValue((int)fd.DangerousGetHandle(), request, argument);
-            errno = result < 0 ? Marshal.GetLastPInvokeError() : 0;
-            return result;
-        }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
+        var result = Interop.IoctlValue(fd, request, argument);
+        errno = result < 0 ? Marshal.GetLastPInvokeError() : 0;
+        return result;
     }
 
-    public unsafe int Ioctl(SafeHandle fd, nuint request, Span<byte> argument, out int errno)
+    public int Ioctl(SafeHandle fd, nuint request, Span<byte> argument, out int errno)
     {
-        var added = false;
-        try
-        {
-            fd.DangerousAddRef(ref added);
-            fixed (byte* data = argument)
-            {
-                var result = Interop.IoctlPointer((int)fd.DangerousGetHandle(), request, data);
-                errno = result < 0 ? Marshal.GetLastPInvokeError() : 0;
-                return result;
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
+        var result = Interop.IoctlPointer(fd, request, ref MemoryMarshal.GetReference(argument));
+        errno = result < 0 ? Marshal.GetLastPInvokeError() : 0;
+        return result;
     }
 
     public nint Map(SafeHandle fd, nuint length, out int errno)
     {
-        var added = false;
-        try
-        {
-            fd.DangerousAddRef(ref added);
-            var address = Interop.Mmap(0, length, Interop.ProtRead | Interop.ProtWrite, Interop.MapShared, (int)fd.DangerousGetHandle(), 0);
-            errno = address == -1 ? Marshal.GetLastPInvokeError() : 0;
-            return address == -1 ? 0 : address;
-        }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
+        var address = Interop.MMap(0, length, Interop.ProtRead | Interop.ProtWrite, Interop.MapShared, fd, 0);
+        errno = address == Interop.MapFailed ? Marshal.GetLastPInvokeError() : 0;
+        return address == Interop.MapFailed ? 0 : address;
     }
 
-    public void Unmap(nint address, nuint length) => Interop.Munmap(address, length);
+    public void Unmap(nint address, nuint length) => Interop.MUnmap(address, length);
 
     public int Close(int fd) => Interop.Close(fd);
 }

@@ -1,5 +1,7 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Linq;
 
 namespace VmcsGen.Backends.Kvm;
 
@@ -29,10 +31,10 @@ public readonly record struct KvmRunExit(uint Reason, byte IoDirection, byte IoS
     /// <summary>KVM_EXIT_INTERNAL_ERROR: KVM_INTERNAL_ERROR_EMULATION (1), _SIMUL_EX (2), _DELIVERY_EV (3), _UNEXPECTED_EXIT_REASON (4).</summary>
     public uint Suberror { get; init; }
 
-    private readonly System.Collections.Generic.IReadOnlyList<ulong>? _internalErrorData;
+    private readonly IReadOnlyList<ulong>? _internalErrorData;
 
     /// <summary>KVM_EXIT_INTERNAL_ERROR: the first <c>ndata</c> (at most 16) words of <c>internal.data</c>; empty for other exits.</summary>
-    public System.Collections.Generic.IReadOnlyList<ulong> InternalErrorData
+    public IReadOnlyList<ulong> InternalErrorData
     {
         get => _internalErrorData ?? [];
         init => _internalErrorData = value;
@@ -73,7 +75,7 @@ public readonly record struct KvmRunExit(uint Reason, byte IoDirection, byte IoS
         Shutdown => "KVM_EXIT_SHUTDOWN (a triple fault)",
         FailEntry => $"KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x{HardwareEntryFailureReason:X} ({DescribeEntryFailure(HardwareEntryFailureReason)}) on CPU {FailEntryCpu}",
         InternalError => $"KVM_EXIT_INTERNAL_ERROR: suberror {Suberror} ({DescribeSuberror(Suberror)})"
-            + (InternalErrorData.Count == 0 ? string.Empty : ", data " + string.Join(" ", System.Linq.Enumerable.Select(InternalErrorData, d => $"0x{d:X}"))),
+            + (InternalErrorData.Count == 0 ? string.Empty : ", data " + string.Join(" ", InternalErrorData.Select(d => $"0x{d:X}"))),
         _ => $"exit reason {Reason}",
     };
 

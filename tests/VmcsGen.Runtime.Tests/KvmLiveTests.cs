@@ -201,7 +201,8 @@ public sealed class KvmLiveTests
 
         var exit = vcpu.Run();
 
-        Assert.That((exit.Reason, exit.IoDirection, exit.IoSize, exit.IoPort, exit.IoCount), Is.EqualTo((KvmRunExit.Io, (byte)1, (byte)1, (ushort)0x10, 1u)), exit.ToString());
+        Assert.That(
+            (exit.Reason, exit.IoDirection, exit.IoSize, exit.IoPort, exit.IoCount), Is.EqualTo((KvmRunExit.Io, (byte)1, (byte)1, (ushort)0x10, 1u)), exit.ToString());
         Assert.That(exit.IoDataOffset, Is.GreaterThan(0ul).And.LessThan((ulong)kvm.VcpuMmapSize));
     }
 

@@ -30,7 +30,8 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <summary>The native address; zero once freed (after <see cref="Dispose"/> and the last VM using it).</summary>
     public nint Address => _memory.Address;
 
-    public Span<byte> Bytes => _disposed || _memory.IsClosed ? throw new ObjectDisposedException(nameof(GuestMemory)) : new Span<byte>((void*)_memory.Address, Size);
+    public Span<byte> Bytes =>
+        _disposed || _memory.IsClosed ? throw new ObjectDisposedException(nameof(GuestMemory)) : new Span<byte>((void*)_memory.Address, Size);
 
     public void Dispose()
     {

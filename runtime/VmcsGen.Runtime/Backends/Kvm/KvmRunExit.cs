@@ -73,7 +73,8 @@ public readonly record struct KvmRunExit(uint Reason, byte IoDirection, byte IoS
         Io => $"KVM_EXIT_IO ({(IoDirection == 1 ? "OUT" : "IN")} port 0x{IoPort:X}, {IoSize} bytes)",
         Hlt => "KVM_EXIT_HLT",
         Shutdown => "KVM_EXIT_SHUTDOWN (a triple fault)",
-        FailEntry => $"KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x{HardwareEntryFailureReason:X} ({DescribeEntryFailure(HardwareEntryFailureReason)}) on CPU {FailEntryCpu}",
+        FailEntry => $"KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x{HardwareEntryFailureReason:X} "
+            + $"({DescribeEntryFailure(HardwareEntryFailureReason)}) on CPU {FailEntryCpu}",
         InternalError => $"KVM_EXIT_INTERNAL_ERROR: suberror {Suberror} ({DescribeSuberror(Suberror)})"
             + (InternalErrorData.Count == 0 ? string.Empty : ", data " + string.Join(" ", InternalErrorData.Select(d => $"0x{d:X}"))),
         _ => $"exit reason {Reason}",

@@ -4,7 +4,8 @@ using System.Buffers.Binary;
 namespace VmcsGen.Backends.Kvm;
 
 /// <summary><c>struct kvm_segment { u64 base; u32 limit; u16 selector; u8 type, present, dpl, db, s, l, g, avl, unusable, padding; }</c> (24 bytes).</summary>
-public record struct KvmSegment(ulong Base, uint Limit, ushort Selector, byte Type, bool Present, byte Dpl, bool Db, bool S, bool L, bool G, bool Avl, bool Unusable)
+public record struct KvmSegment(
+    ulong Base, uint Limit, ushort Selector, byte Type, bool Present, byte Dpl, bool Db, bool S, bool L, bool G, bool Avl, bool Unusable)
 {
     public const int Size = 24;
 

@@ -61,9 +61,13 @@ public static class KvmStructs
         {
             var e = bytes.Slice(Cpuid2HeaderSize + (i * CpuidEntrySize), CpuidEntrySize);
             entries[i] = new KvmCpuidEntry(
-                BinaryPrimitives.ReadUInt32LittleEndian(e), BinaryPrimitives.ReadUInt32LittleEndian(e[4..]), BinaryPrimitives.ReadUInt32LittleEndian(e[8..]),
-                BinaryPrimitives.ReadUInt32LittleEndian(e[12..]), BinaryPrimitives.ReadUInt32LittleEndian(e[16..]), BinaryPrimitives.ReadUInt32LittleEndian(e[20..]),
-                BinaryPrimitives.ReadUInt32LittleEndian(e[24..]));
+                Function: BinaryPrimitives.ReadUInt32LittleEndian(e),
+                Index: BinaryPrimitives.ReadUInt32LittleEndian(e[4..]),
+                Flags: BinaryPrimitives.ReadUInt32LittleEndian(e[8..]),
+                Eax: BinaryPrimitives.ReadUInt32LittleEndian(e[12..]),
+                Ebx: BinaryPrimitives.ReadUInt32LittleEndian(e[16..]),
+                Ecx: BinaryPrimitives.ReadUInt32LittleEndian(e[20..]),
+                Edx: BinaryPrimitives.ReadUInt32LittleEndian(e[24..]));
         }
 
         return entries;

@@ -25,7 +25,8 @@ public sealed class KvmSystem : IDisposable
             ApiVersion = KvmIoctls.Value(device, _fd, KvmIoctls.GetApiVersion, 0);
             if (ApiVersion != KvmIoctls.ApiVersion)
             {
-                throw new KvmUnavailableException(KvmUnavailableReason.ApiVersionMismatch, $"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
+                throw new KvmUnavailableException(
+                    KvmUnavailableReason.ApiVersionMismatch, $"{path}: KVM API version {ApiVersion}, expected {KvmIoctls.ApiVersion}");
             }
         }
         catch
@@ -56,8 +57,12 @@ public sealed class KvmSystem : IDisposable
         {
             throw errno switch
             {
-                Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException(KvmUnavailableReason.NoDevice, $"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
-                Errno.EACCES or Errno.EPERM => new KvmUnavailableException(KvmUnavailableReason.PermissionDenied, $"{path}: permission denied; run as root or add this user to the group that owns {path} (often 'kvm')"),
+                Errno.ENOENT or Errno.ENODEV => new KvmUnavailableException(
+                    KvmUnavailableReason.NoDevice,
+                    $"{path} does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"),
+                Errno.EACCES or Errno.EPERM => new KvmUnavailableException(
+                    KvmUnavailableReason.PermissionDenied,
+                    $"{path}: permission denied; run as root or add this user to the group that owns {path} (often 'kvm')"),
                 _ => new KvmException("open", path, errno),
             };
         }

@@ -66,9 +66,10 @@ public sealed class KvmVcpu : IDisposable
 
     /// <summary>
     /// KVM_RUN until the next exit to user space; the exit as <c>struct kvm_run</c> describes it. <c>struct kvm_run</c> is
-    /// mapped on the first call and owned by a SafeHandle (<see cref="KvmRunMapping"/>) until <see cref="Dispose"/>. KVM_RUN is entered again when it returns EINTR (a signal arrived: x86.c
-    /// <c>vcpu_run</c> stops with KVM_EXIT_INTR; the .NET runtime signals its threads, and QEMU's <c>kvm_cpu_exec</c> too
-    /// simply runs again); any other error is a <see cref="KvmException"/>.
+    /// mapped on the first call and owned by a SafeHandle (<see cref="KvmRunMapping"/>) until <see cref="Dispose"/>.
+    /// KVM_RUN is entered again when it returns EINTR (a signal arrived: x86.c <c>vcpu_run</c> stops with KVM_EXIT_INTR;
+    /// the .NET runtime signals its threads, and QEMU's <c>kvm_cpu_exec</c> too simply runs again); any other error is a
+    /// <see cref="KvmException"/>.
     /// </summary>
     public KvmRunExit Run()
     {
@@ -120,7 +121,10 @@ public sealed class KvmVcpu : IDisposable
         var size = NestedStateSize;
         return size > 0
             ? size
-            : throw new KvmUnavailableException(KvmUnavailableReason.NoNestedState, "this host's KVM has no KVM_CAP_NESTED_STATE (neither kvm_intel nor kvm_amd, or an older kernel that drops the hooks with nested off): there is no nested state to get or set");
+            : throw new KvmUnavailableException(
+                KvmUnavailableReason.NoNestedState,
+                "this host's KVM has no KVM_CAP_NESTED_STATE (neither kvm_intel nor kvm_amd, or an older kernel that drops the hooks "
+                + "with nested off): there is no nested state to get or set");
     }
 
     public void Dispose()

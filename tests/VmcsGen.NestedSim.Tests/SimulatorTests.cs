@@ -7,36 +7,6 @@ using VmcsGen.Samples.NestedSim;
 
 namespace VmcsGen.NestedSim.Tests;
 
-/// <summary>Shared discovery of the layouts compiled into NestedSim.</summary>
-internal static class Sim
-{
-    public static readonly IReadOnlyList<LayoutHandle> Layouts = LayoutHandle.Discover(typeof(LayoutHandle).Assembly, typeof(Simulator).Assembly);
-    public static readonly IReadOnlyDictionary<string, uint> Names = Simulator.FieldNames(Layouts);
-    public static readonly IReadOnlyList<Strategy> Strategies = Samples.NestedSim.Strategies.Build(Layouts, []);
-
-    public static Strategy Named(string name) => Strategies.Single(s => s.Name == name);
-
-    /// <summary>The checkout's root (where VmcsGen.sln is), for tests that hold the docs to what the code computes.</summary>
-    public static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "")
-    {
-        var root = System.IO.Path.GetDirectoryName(here)!;
-        while (!System.IO.File.Exists(System.IO.Path.Combine(root, "VmcsGen.sln")))
-        {
-            root = System.IO.Path.GetDirectoryName(root) ?? throw new InvalidOperationException("VmcsGen.sln not found above " + here);
-        }
-
-        return root;
-    }
-
-    /// <summary>The README (folded by <see cref="Readme"/>) states <paramref name="text"/>; the failure shows the text, not the README.</summary>
-    public static void AssertReadmeSays(string readme, string text) =>
-        Assert.That(readme.Contains(text, StringComparison.Ordinal), Is.True, $"samples/NestedSim/README.md should say: {text}");
-
-    /// <summary>samples/NestedSim/README.md with line breaks and indentation folded to single spaces.</summary>
-    public static string Readme() =>
-        System.Text.RegularExpressions.Regex.Replace(System.IO.File.ReadAllText(System.IO.Path.Combine(RepositoryRoot(), "samples", "NestedSim", "README.md")), @"\s+", " ");
-}
-
 public sealed class SimulatorTests
 {
     /// <summary>One exit: L1 reads the exit reason (shadow-ro), a rare field (trapped) and writes RIP (shadow-rw).</summary>
@@ -208,39 +178,5 @@ public sealed class SimulatorTests
                 Assert.That(cycles[i], Is.LessThan(cycles[i - 1]), $"step {ladder[i]} is cheaper than the step before");
             }
         }
-    }
-}
-
-public sealed class OptionsTests
-{
-    [Test]
-    public void DefaultsAndValues()
-    {
-        var o = Options.Parse(["--rounds", "500", "--seed", "9", "--format", "csv", "--workload", "idle", "--cost", "vmread=20"]);
-        Assert.That((o.Rounds, o.Seed, o.Format, o.Workloads.Single(), o.Costs["vmread"]), Is.EqualTo((500, 9, "csv", "idle", 20.0)));
-        Assert.That(Options.Parse([]).Rounds, Is.EqualTo(Options.DefaultRounds));
-    }
-
-    [TestCase(new[] { "--rounds", "0" }, "--rounds takes a whole number of round trips from 1 to 1,000,000, got '0'")]
-    [TestCase(new[] { "--rounds", "99999999999999" }, "--rounds takes a whole number of round trips from 1 to 1,000,000, got '99999999999999'")]
-    [TestCase(new[] { "--suite", "vmexit", "--workload", "cpuid" }, "Unknown option 'workload' (try suite --help)")]
-    [TestCase(new[] { "--rounds" }, "--rounds needs a value")]
-    [TestCase(new[] { "--format", "xml" }, "--format takes table, json or csv, got 'xml'")]
-    [TestCase(new[] { "--cost", "vmread" }, "--cost takes NAME=CYCLES, got 'vmread'")]
-    [TestCase(new[] { "--frobnicate" }, "Unknown option 'frobnicate' (try run --help)")]
-    public void BadArgumentsSayWhatIsWrong(string[] args, string message) =>
-        Assert.That(() => Options.Parse(args), Throws.ArgumentException.With.Message.EqualTo(message));
-
-    [Test]
-    public void AMissingCostsFileIsNamedWithItsOption() =>
-        Assert.That(() => Program.Costs("/nonexistent/my.costs", new Dictionary<string, double>()), Throws.ArgumentException.With.Message.EqualTo("--costs /nonexistent/my.costs: no such file"));
-
-    [Test]
-    public void UnknownCostsAndManifestsAreNamed()
-    {
-        Assert.That(() => new CostModel(new Dictionary<string, double> { ["vmreed"] = 1 }), Throws.ArgumentException.With.Message.StartsWith("unknown cost 'vmreed'"));
-        Assert.That(() => Samples.NestedSim.Strategies.Build(Sim.Layouts, ["nope"]), Throws.ArgumentException.With.Message.Contains("--manifest nope"));
-        Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"));
-        Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["VmcsGen.Layouts.Minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"), "the name --list prints");
     }
 }

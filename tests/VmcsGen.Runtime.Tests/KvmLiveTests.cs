@@ -182,6 +182,31 @@ public sealed class KvmLiveTests
     }
 
     [Test]
+    public void RunsARealModeGuestToItsOutThroughTheMappedKvmRun()
+    {
+        // No VMX needed: a real-mode guest at 0x1000 runs `mov al, 0x42; out 0x10, al` (B0 42, E6 10). KVM_RUN returns
+        // KVM_EXIT_IO (2) with io { direction KVM_EXIT_IO_OUT (1), size 1, port 0x10, count 1 } (uapi kvm.h), read from the
+        // vCPU's mmap-ed struct kvm_run; its data_offset lies inside that mapping.
+        using var kvm = OpenOrSkip();
+        using var vm = kvm.CreateVm();
+        using var memory = new GuestMemory(2 * 4096);
+        byte[] code = [0xB0, 0x42, 0xE6, 0x10];
+        code.CopyTo(memory.Bytes[0x1000..]);
+        vm.SetUserMemoryRegion(0, 0, memory);
+        using var vcpu = vm.CreateVcpu(0);
+        var sregs = vcpu.GetSregs();
+        sregs.Cs = sregs.Cs with { Base = 0, Selector = 0 };
+        vcpu.SetSregs(sregs);
+        vcpu.SetRegs(new KvmRegs { Rip = 0x1000 });
+
+        var exit = vcpu.Run();
+
+        Assert.That(
+            (exit.Reason, exit.IoDirection, exit.IoSize, exit.IoPort, exit.IoCount), Is.EqualTo((KvmRunExit.Io, (byte)1, (byte)1, (ushort)0x10, 1u)), exit.ToString());
+        Assert.That(exit.IoDataOffset, Is.GreaterThan(0ul).And.LessThan((ulong)kvm.VcpuMmapSize));
+    }
+
+    [Test]
     public void TheSampleRunsL2WhereTheHostHasNestedVmx()
     {
         using (var kvm = OpenOrSkip())

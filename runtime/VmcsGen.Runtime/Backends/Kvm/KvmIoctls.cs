@@ -1,7 +1,7 @@
 namespace VmcsGen.Backends.Kvm;
 
 /// <summary>The ioctl numbers of include/uapi/linux/kvm.h (x86-64): _IO/_IOR/_IOW/_IOWR(KVMIO = 0xAE, nr, size).</summary>
-internal static class KvmIoctls
+internal static partial class KvmIoctls
 {
     private const uint None = 0, Write = 1, Read = 2;
 
@@ -18,7 +18,8 @@ internal static class KvmIoctls
     public static readonly nuint SetRegs = Ioc(Write, 0x82, KvmRegs.Size);
     public static readonly nuint GetSregs = Ioc(Read, 0x83, KvmSregs.Size);
     public static readonly nuint SetSregs = Ioc(Write, 0x84, KvmSregs.Size);
-    public static readonly nuint GetMsrs = Ioc(Read | Write, 0x88, KvmStructs.MsrsHeaderSize);    // struct kvm_msrs { __u32 nmsrs, pad; struct kvm_msr_entry entries[]; }
+    // struct kvm_msrs { __u32 nmsrs, pad; struct kvm_msr_entry entries[]; }
+    public static readonly nuint GetMsrs = Ioc(Read | Write, 0x88, KvmStructs.MsrsHeaderSize);
     public static readonly nuint SetMsrs = Ioc(Write, 0x89, KvmStructs.MsrsHeaderSize);
     public static readonly nuint SetCpuid2 = Ioc(Write, 0x90, KvmStructs.Cpuid2HeaderSize);
     public static readonly nuint GetNestedState = Ioc(Read | Write, 0xBE, KvmNestedState.HeaderSize);

@@ -78,7 +78,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         {
             foreach (var field in TLayout.Fields)
             {
-                if (field.Class == FieldClass.ShadowRw && field.Type == FieldType.ExitInformation)
+                if (FieldRules.NeedsVmwriteAny(field.Type, field.Class))
                 {
                     throw new ArgumentException(
                         $"{TLayout.Name}: L1 cannot be denied VMWRITE-any while {field.Name} (0x{field.Encoding:X4}) is a shadow-rw exit-information field.",
@@ -236,7 +236,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
             return VmFail(VmxInstructionError.UnsupportedVmcsComponent);
         }
 
-        if (field.Type == FieldType.ExitInformation && !_l1VmwriteAny)
+        if (!FieldRules.L1MayWrite(field.Type, _l1VmwriteAny))
         {
             return VmFail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }
@@ -455,7 +455,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         // CPU, uncounted), so an export in L2, which syncs vmcs02 into vmcs12, gives back what was imported.
         foreach (var field in TLayout.Fields)
         {
-            if (field.Type == FieldType.ExitInformation && field.Encoding != VmInstructionError && Present(field))
+            if (field.Type == FieldType.ExitInformation && !FieldRules.IsWrittenByL0(field.Encoding) && Present(field))
             {
                 TLayout.Read(_vmcs12, field.Encoding, out var value);
                 Check(_cpu.VmWrite(field.Encoding, value), "restore vmcs02 exit information");

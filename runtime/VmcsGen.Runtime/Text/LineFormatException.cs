@@ -1,0 +1,32 @@
+using System;
+
+namespace VmcsGen.Text;
+
+/// <summary>
+/// A mistake in a line-oriented text file, as compilers report one: <c>file(line,column): error: what was expected</c>.
+/// Line and column are 1-based; the column is where the offending token starts (or where a missing one would).
+/// </summary>
+public class LineFormatException : FormatException
+{
+    public LineFormatException(string path, int line, int column, string reason)
+        : base(Format(path, line, column, reason))
+    {
+        FilePath = path;
+        Line = line;
+        Column = column;
+        Reason = reason;
+    }
+
+    /// <summary>The file (as the user named it).</summary>
+    public string FilePath { get; }
+
+    public int Line { get; }
+
+    public int Column { get; }
+
+    /// <summary>What was wrong, without the position.</summary>
+    public string Reason { get; }
+
+    /// <summary>The one spelling of a position and a message: <c>file(line,column): error: reason</c>.</summary>
+    public static string Format(string path, int line, int column, string reason) => $"{path}({line},{column}): error: {reason}";
+}

@@ -35,7 +35,7 @@ public sealed record TraceEvent(TraceEventKind Kind, string? Name, ulong? Value,
             return true;
         }
 
-        if (Name.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && Text.LineToken.TryParseNumber(Name, out var number) && number <= uint.MaxValue)
+        if (Name.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && LineToken.TryParseNumber(Name, out var number) && number <= uint.MaxValue)
         {
             encoding = (uint)number;
             return true;

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 
-namespace VmcsGen.Text;
+namespace VmcsGen.Tracing;
 
 /// <summary>
 /// The one reader of VmcsGen's line-oriented text files (traces, NestedSim's workloads, cost files, measurements,

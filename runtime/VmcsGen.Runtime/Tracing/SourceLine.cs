@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 
-namespace VmcsGen.Text;
+namespace VmcsGen.Tracing;
 
 /// <summary>One line of a text file as <see cref="LineReader"/> hands it out: its number, its text, and its tokens.</summary>
 public sealed class SourceLine

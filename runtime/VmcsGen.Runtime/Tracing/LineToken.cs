@@ -1,7 +1,7 @@
 using System;
 using System.Globalization;
 
-namespace VmcsGen.Text;
+namespace VmcsGen.Tracing;
 
 /// <summary>A whitespace-separated word of a line and the 1-based column where it starts.</summary>
 public readonly record struct LineToken(string Text, int Column)

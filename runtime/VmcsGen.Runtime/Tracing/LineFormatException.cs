@@ -1,6 +1,6 @@
 using System;
 
-namespace VmcsGen.Text;
+namespace VmcsGen.Tracing;
 
 /// <summary>
 /// A mistake in a line-oriented text file, as compilers report one: <c>file(line,column): error: what was expected</c>.

@@ -20,7 +20,7 @@ public sealed class LineReaderTests
         var lines = reader.Lines().ToList();
 
         Assert.That(lines.Select(l => l.Number), Is.EqualTo(new[] { 2, 5 }), "blank and comment-only lines are skipped, numbers kept");
-        Assert.That(lines[0].Tokens, Is.EqualTo(new[] { new LineToken("exit", 1), new LineToken("CPUID", 6), new LineToken("weight", 12), new LineToken("3", 19) }));
+        Assert.That(lines[0].Tokens, Is.EqualTo(new[] { new LineToken("exit", 1), new LineToken("CPUID", 6), new LineToken("weight", 12), new("3", 19) }));
         Assert.That((lines[0].Text, lines[0].Content), Is.EqualTo(("exit CPUID\tweight 3   # why", "exit CPUID\tweight 3   ")));
         Assert.That((lines[0].EndColumn, lines[0].Rest), Is.EqualTo((20, "CPUID\tweight 3")));
         Assert.That(lines[1].Head, Is.EqualTo(new LineToken("hw", 3)));

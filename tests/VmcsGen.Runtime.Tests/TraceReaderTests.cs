@@ -162,7 +162,8 @@ public sealed class TraceReaderTests
     [TestCase("not a trace\n", 1, 1, "not a VmcsGen trace: expected 'vmcsgen-trace 1' as the first line")]
     [TestCase("# only a comment\n\n", 1, 1, "empty trace: expected 'vmcsgen-trace 1' as the first line")]
     [TestCase("vmcsgen-trace 2\n", 1, 15, "trace format version 2 is not supported (this reader reads version 1)")]
-    [TestCase("vmcsgen-trace 1\nwri", 2, 1, "expected exit, hw, read, write, event, launch, resume, vmptrld, vmclear, vmptrst, vmxon, vmxoff, write-through or import, got 'wri'")]
+    [TestCase("vmcsgen-trace 1\nwri", 2, 1,
+        "expected exit, hw, read, write, event, launch, resume, vmptrld, vmclear, vmptrst, vmxon, vmxoff, write-through or import, got 'wri'")]
     [TestCase("vmcsgen-trace 1\nwrite GUEST_RIP   # the value was cut\n", 2, 16, "'write' needs 2 operands")]
     [TestCase("vmcsgen-trace 1\nexit\n", 2, 5, "'exit' needs 1 operand")]
     [TestCase("vmcsgen-trace 1\nwrite GUEST_RIP 0x1 0x2\n", 2, 21, "expected 'fail' or the end of the line, got '0x2'")]

@@ -58,11 +58,11 @@ public sealed class NestedTraceWriter
 
     /// <summary>L1's VMREAD and what it got.</summary>
     public void Read(ulong encoding, VmxResult result, ulong value) =>
-        _out.WriteLine(result.IsSuccess ? $"{Keyword(TraceEventKind.Read)} {Name(encoding)} {Hex(value)}" : $"{Keyword(TraceEventKind.Read)} {Name(encoding)} {TraceFormat.Fail}");
+        _out.WriteLine($"{Keyword(TraceEventKind.Read)} {Name(encoding)} {(result.IsSuccess ? Hex(value) : TraceFormat.Fail)}");
 
     /// <summary>L1's VMWRITE.</summary>
     public void Write(ulong encoding, ulong value, VmxResult result) =>
-        _out.WriteLine(result.IsSuccess ? $"{Keyword(TraceEventKind.Write)} {Name(encoding)} {Hex(value)}" : $"{Keyword(TraceEventKind.Write)} {Name(encoding)} {Hex(value)} {TraceFormat.Fail}");
+        Instruction($"{Keyword(TraceEventKind.Write)} {Name(encoding)} {Hex(value)}", result);
 
     /// <summary>L1's VMLAUNCH.</summary>
     public void Launch(VmxResult result) => Instruction(Keyword(TraceEventKind.Launch), result);

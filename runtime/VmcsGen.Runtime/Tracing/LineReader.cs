@@ -74,7 +74,8 @@ public sealed class LineReader
         try
         {
             using var file = File.OpenRead(path);
-            using var reader = new StreamReader(path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file);
+            var gzip = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+            using var reader = new StreamReader(gzip ? new GZipStream(file, CompressionMode.Decompress) : file);
             return reader.ReadToEnd();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)

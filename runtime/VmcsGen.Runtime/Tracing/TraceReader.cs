@@ -75,7 +75,8 @@ public sealed class TraceReader
         {
             if (version.Text != TraceFormat.Version.ToString(CultureInfo.InvariantCulture))
             {
-                throw line.Error(version.Column, $"trace format version {LineReader.Shorten(version.Text)} is not supported (this reader reads version {TraceFormat.Version})");
+                var got = LineReader.Shorten(version.Text);
+                throw line.Error(version.Column, $"trace format version {got} is not supported (this reader reads version {TraceFormat.Version})");
             }
 
             return;
@@ -89,7 +90,8 @@ public sealed class TraceReader
         var (head, column) = line.Head;
         if (!Keywords.TryGetValue(head, out var kind))
         {
-            throw line.Error(column, $"expected exit, hw, read, write, event, launch, resume, vmptrld, vmclear, vmptrst, vmxon, vmxoff, write-through or import, got '{LineReader.Shorten(head)}'");
+            const string Expected = "exit, hw, read, write, event, launch, resume, vmptrld, vmclear, vmptrst, vmxon, vmxoff, write-through or import";
+            throw line.Error(column, $"expected {Expected}, got '{LineReader.Shorten(head)}'");
         }
 
         var tokens = line.Tokens;
@@ -117,7 +119,8 @@ public sealed class TraceReader
                 return new TraceEvent(kind, tokens[1].Text, null, false, line.Number, column, tokens[1].Column);
             case TraceEventKind.VmPtrLd or TraceEventKind.VmClear or TraceEventKind.VmxOn:
                 Arity(line, 1, 2);
-                var address = tokens[1].TryNumber(out var a) ? a : throw line.Error(tokens[1].Column, $"expected an address (a number; 0x for hex), got '{LineReader.Shorten(tokens[1].Text)}'");
+                var address = tokens[1].TryNumber(out var a) ? a
+                    : throw line.Error(tokens[1].Column, $"expected an address (a number; 0x for hex), got '{LineReader.Shorten(tokens[1].Text)}'");
                 return new TraceEvent(kind, null, address, Failed(line, 2), line.Number, column, tokens[1].Column);
             case TraceEventKind.Import:
                 Arity(line, 0, 0);
@@ -151,9 +154,10 @@ public sealed class TraceReader
             return false;
         }
 
-        return line.Tokens[index].Text == TraceFormat.Fail
+        var last = line.Tokens[index];
+        return last.Text == TraceFormat.Fail
             ? true
-            : throw line.Error(line.Tokens[index].Column, $"expected '{TraceFormat.Fail}' or the end of the line, got '{LineReader.Shorten(line.Tokens[index].Text)}'");
+            : throw line.Error(last.Column, $"expected '{TraceFormat.Fail}' or the end of the line, got '{LineReader.Shorten(last.Text)}'");
     }
 
     private static ulong Number(SourceLine line, int index) =>

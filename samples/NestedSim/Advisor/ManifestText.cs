@@ -85,9 +85,8 @@ public sealed class ManifestText
 
     private static string RewriteField(string line, FieldChoice field)
     {
-        var hash = line.IndexOf('#');
-        var code = hash >= 0 ? line[..hash] : line;
-        var comment = hash >= 0 ? line[hash..] : string.Empty;
+        var code = LineReader.StripComment(line);
+        var comment = line[code.Length..];
         var tokens = TokensWithColumns(code);
 
         // NAME ENCODING [@OFFSET] stay as written, columns and all; the class and options are written anew.

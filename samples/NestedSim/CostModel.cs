@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using VmcsGen.Nested;
+using VmcsGen.Tracing;
 
 namespace VmcsGen.Samples.NestedSim;
 
@@ -206,44 +207,30 @@ public sealed class CostModel
     /// <summary>Reads <c>name cycles</c> lines (<c>#</c> comments) into this model; a bad line is an error naming file and line.</summary>
     public void Load(string path)
     {
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ArgumentException($"--costs {path}: cannot read the file ({e.Message})");
-        }
-
+        var text = LineReader.ReadFile(path, reason => $"--costs {path}: cannot read the file ({reason})");
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < lines.Length; i++)
+        foreach (var line in new LineReader(text, path).Lines())
         {
-            var text = lines[i].Split('#')[0].Trim();
-            if (text.Length == 0)
+            var parts = line.Tokens;
+            if (parts.Count != 2 || !double.TryParse(parts[1].Text, NumberStyles.Float, CultureInfo.InvariantCulture, out var cycles))
             {
-                continue;
+                throw new FormatException(line.Describe(1, $"expected 'name cycles', got '{Truncate(line.Content.Trim())}'"));
             }
 
-            var parts = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length != 2 || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var cycles))
+            var name = parts[0].Text;
+            if (seen.TryGetValue(name, out var first))
             {
-                throw new FormatException($"{path}({i + 1},1): error: expected 'name cycles', got '{Truncate(text)}'");
+                throw new FormatException(line.Describe(1, $"cost '{name}' is set twice (first on line {first})"));
             }
 
-            if (seen.TryGetValue(parts[0], out var first))
-            {
-                throw new FormatException($"{path}({i + 1},1): error: cost '{parts[0]}' is set twice (first on line {first})");
-            }
-
-            seen[parts[0]] = i + 1;
+            seen[name] = line.Number;
             try
             {
-                Set(parts[0], cycles);
+                Set(name, cycles);
             }
             catch (ArgumentException e)
             {
-                throw new FormatException($"{path}({i + 1},1): error: {e.Message}");
+                throw new FormatException(line.Describe(1, e.Message));
             }
         }
     }
@@ -267,7 +254,7 @@ public sealed class CostModel
         return text.ToString();
     }
 
-    internal static string Truncate(string text) => text.Length <= 60 ? text : text[..57] + "...";
+    internal static string Truncate(string text) => LineReader.Shorten(text);
 }
 
 /// <summary>Modelled cycles split into the fixed work of the transitions and the counted VMCS work, with each term's share.</summary>

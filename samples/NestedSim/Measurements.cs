@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using VmcsGen.Tracing;
 
 namespace VmcsGen.Samples.NestedSim;
 
@@ -26,22 +27,20 @@ public static class Measurements
     public static Dictionary<string, Measured> ReadVmexitOutput(string path, ICollection<string> knownTests)
     {
         var result = new Dictionary<string, Measured>(StringComparer.Ordinal);
-        var lines = Read(path);
-        for (var i = 0; i < lines.Length; i++)
+        foreach (var line in Read(path, comment: null).Lines())
         {
-            var line = lines[i];
-            if (line.Length > 0 && char.IsWhiteSpace(line[0]))
+            if (char.IsWhiteSpace(line.Text[0]))
             {
                 continue; // "  ipi NAME N", "  eoi NAME N": sub-measurements of the line above
             }
 
-            var tokens = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (tokens.Length != 2 || !tokens[1].All(char.IsAsciiDigit) || tokens[1].Length == 0)
+            var tokens = line.Tokens;
+            if (tokens.Count != 2 || !tokens[1].Text.All(char.IsAsciiDigit))
             {
                 continue; // not a result line
             }
 
-            Add(result, path, i + 1, tokens[0], tokens[1], knownTests);
+            Add(result, path, line.Number, tokens[0].Text, tokens[1].Text, knownTests);
         }
 
         if (result.Count == 0)
@@ -56,28 +55,28 @@ public static class Measurements
     public static Dictionary<string, PublishedPoint> ReadTable(string path, ICollection<string> knownTests)
     {
         var result = new Dictionary<string, PublishedPoint>(StringComparer.Ordinal);
-        var lines = Read(path);
-        for (var i = 0; i < lines.Length; i++)
+        foreach (var line in Read(path, comment: '#').Lines())
         {
-            var text = lines[i].Split('#')[0].Trim();
-            if (text.Length == 0 || (result.Count == 0 && text.StartsWith("test", StringComparison.Ordinal) && !text.Any(char.IsAsciiDigit)))
+            var text = line.Content.Trim();
+            if (result.Count == 0 && text.StartsWith("test", StringComparison.Ordinal) && !text.Any(char.IsAsciiDigit))
             {
                 continue;
             }
 
-            var tokens = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (tokens.Length != 3)
+            var tokens = line.Tokens.Select(t => t.Text).ToList();
+            var number = line.Number;
+            if (tokens.Count != 3)
             {
-                throw new FormatException($"{path}({i + 1},1): error: expected 'test before after', got '{CostModel.Truncate(text)}'");
+                throw new FormatException(line.Describe(1, $"expected 'test before after', got '{CostModel.Truncate(text)}'"));
             }
 
-            var origin = $"{path}({i + 1})";
-            var before = Number(path, i + 1, tokens[1], "before");
-            var after = Number(path, i + 1, tokens[2], "after");
-            Check(path, i + 1, tokens[0], knownTests);
+            var origin = $"{path}({number})";
+            var before = Number(path, number, tokens[1], "before");
+            var after = Number(path, number, tokens[2], "after");
+            Check(path, number, tokens[0], knownTests);
             if (result.TryGetValue(tokens[0], out var first))
             {
-                throw new FormatException($"{path}({i + 1},1): error: test '{tokens[0]}' appears twice (first at {first.Origin})");
+                throw new FormatException(line.Describe(1, $"test '{tokens[0]}' appears twice (first at {first.Origin})"));
             }
 
             result[tokens[0]] = new PublishedPoint(tokens[0], before, after, origin);
@@ -97,7 +96,7 @@ public static class Measurements
         var value = Number(path, line, cycles, "cycles");
         if (result.TryGetValue(test, out var first) && first.Cycles != value)
         {
-            throw new FormatException($"{path}({line},1): error: test '{test}' measured twice with different results ({first.Cycles} at {first.Origin}, {value} here)");
+            throw new FormatException(LineFormatException.Format(path, line, 1, $"test '{test}' measured twice with different results ({first.Cycles} at {first.Origin}, {value} here)"));
         }
 
         result[test] = new Measured(value, $"{path}({line})");
@@ -107,7 +106,7 @@ public static class Measurements
     {
         if (!knownTests.Contains(test))
         {
-            throw new FormatException($"{path}({line},1): error: unknown test '{CostModel.Truncate(test)}'; the vmexit suite has: {string.Join(", ", knownTests.Order(StringComparer.Ordinal))}");
+            throw new FormatException(LineFormatException.Format(path, line, 1, $"unknown test '{CostModel.Truncate(test)}'; the vmexit suite has: {string.Join(", ", knownTests.Order(StringComparer.Ordinal))}"));
         }
     }
 
@@ -115,21 +114,12 @@ public static class Measurements
     {
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || double.IsInfinity(value))
         {
-            throw new FormatException($"{path}({line},1): error: {what} must be a positive number of cycles, got '{CostModel.Truncate(text)}'");
+            throw new FormatException(LineFormatException.Format(path, line, 1, $"{what} must be a positive number of cycles, got '{CostModel.Truncate(text)}'"));
         }
 
         return value;
     }
 
-    private static string[] Read(string path)
-    {
-        try
-        {
-            return File.ReadAllLines(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ArgumentException($"cannot read '{path}' ({e.Message})");
-        }
-    }
+    private static LineReader Read(string path, char? comment) =>
+        new(LineReader.ReadFile(path, reason => $"cannot read '{path}' ({reason})"), path, comment);
 }

@@ -11,7 +11,7 @@ internal static class EntryPrepareEmitter
     public static void Emit(SourceWriter writer, VmcsManifest manifest)
     {
         var entry = manifest.EntryFields.ToList();
-        var always = entry.Where(f => f.Class == FieldClass.ShadowRw).ToList();
+        var always = manifest.EntryEveryTime.ToList();
         writer.WriteLine("/// <summary>");
         writer.WriteLine($"/// The nested VM-entry side of the {manifest.LayoutName} layout: vmcs12 → vmcs02. {always.Count} shadow-rw fields are written on");
         writer.WriteLine("/// every entry (L0 never sees L1 write them); the other control and guest-state fields only when their group is dirty.");

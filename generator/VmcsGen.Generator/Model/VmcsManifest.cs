@@ -46,29 +46,33 @@ internal sealed record VmcsManifest(
     EquatableArray<FeatureSpec> Features,
     EquatableArray<GroupSpec> Groups)
 {
-    // The copy sets: which fields each generated loop moves, decided once here so the emitters only iterate.
+    // The copy sets: which fields each generated loop moves, decided once here (by FieldRules.CopySetsOf, the rule shared
+    // with the engine and the advisor) so the emitters only iterate.
 
     /// <summary>shadow-rw fields: the shadow VMCS's read-write table; both shadow copy directions.</summary>
-    public EquatableArray<FieldSpec> ShadowReadWrite { get; } = Fields.Where(f => f.Class == FieldClass.ShadowRw).ToEquatableArray();
+    public EquatableArray<FieldSpec> ShadowReadWrite { get; } = In(Fields, FieldRules.CopySets.ShadowReadWrite);
 
     /// <summary>shadow-ro fields: read by L1 without an exit; copied vmcs12 → shadow only.</summary>
-    public EquatableArray<FieldSpec> ShadowReadOnly { get; } = Fields.Where(f => f.Class == FieldClass.ShadowRo).ToEquatableArray();
+    public EquatableArray<FieldSpec> ShadowReadOnly { get; } = In(Fields, FieldRules.CopySets.ShadowReadOnly);
 
     /// <summary>
     /// Copied vmcs02 → vmcs12 on every nested exit: guest-state and exit-information fields that are shadowed or sync,
-    /// except the two whose vmcs02 copy is L0's own (<see cref="L0OwnedInVmcs02"/>: VMCS_LINK_POINTER, GUEST_PML_INDEX).
+    /// except the two whose vmcs02 copy is L0's own (<see cref="FieldRules.IsL0OwnedInVmcs02"/>: VMCS_LINK_POINTER, GUEST_PML_INDEX).
     /// </summary>
-    public EquatableArray<FieldSpec> EveryExitSync { get; } = Fields
-        .Where(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync)
-        .Where(f => !L0OwnedInVmcs02.Contains(f.Encoding))
-        .ToEquatableArray();
+    public EquatableArray<FieldSpec> EveryExitSync { get; } = In(Fields, FieldRules.CopySets.EveryExitSync);
 
     /// <summary>rare-sync fields: copied vmcs02 → vmcs12 only when somebody needs them.</summary>
-    public EquatableArray<FieldSpec> RareSync { get; } = Fields.Where(f => f.Class == FieldClass.RareSync).ToEquatableArray();
+    public EquatableArray<FieldSpec> RareSync { get; } = In(Fields, FieldRules.CopySets.RareSync);
 
     /// <summary>Written into vmcs02 by a nested entry: control and guest-state fields (exit information and host state never).</summary>
-    public EquatableArray<FieldSpec> EntryFields { get; } = Fields.Where(f => f.Type is FieldType.Control or FieldType.GuestState).ToEquatableArray();
+    public EquatableArray<FieldSpec> EntryFields { get; } = In(Fields, FieldRules.CopySets.EntryEveryTime | FieldRules.CopySets.EntryWhenDirty);
+
+    /// <summary>The entry fields written on every nested entry (shadow-rw: L0 never sees L1 write them); the others wait for their dirty group.</summary>
+    public EquatableArray<FieldSpec> EntryEveryTime { get; } = In(Fields, FieldRules.CopySets.EntryEveryTime);
 
     /// <summary>Control fields with a software shadow (VMWRITE only on change).</summary>
     public EquatableArray<FieldSpec> ControlShadowed { get; } = Fields.Where(f => f.ControlShadow).ToEquatableArray();
+
+    private static EquatableArray<FieldSpec> In(EquatableArray<FieldSpec> fields, FieldRules.CopySets sets) =>
+        fields.Where(f => FieldRules.InCopySet(sets, f.Encoding, f.Class)).ToEquatableArray();
 }

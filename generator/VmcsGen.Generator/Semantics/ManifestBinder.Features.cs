@@ -67,10 +67,10 @@ internal static partial class ManifestBinder
         var result = new List<FeatureSpec>();
         foreach (var name in names)
         {
-            if (result.Count == MaxFeatures)
+            if (result.Count == FieldRules.MaxFeatures)
             {
                 var token = header.DeclaredFeatures?.First(t => t.Text == name) ?? uses[name][0];
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyFeatures, token.Location, name, MaxFeatures + 1));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyFeatures, token.Location, name, FieldRules.MaxFeatures + 1));
                 break;
             }
 
@@ -83,21 +83,21 @@ internal static partial class ManifestBinder
     private static List<GroupSpec> BindGroups(List<PendingField> fields, List<DiagnosticInfo> diagnostics)
     {
         var groups = new List<GroupSpec>();
-        if (fields.Any(f => f.Class != FieldClass.ShadowRw && f.Syntax.Group is null))
+        if (fields.Any(f => FieldRules.HasDirtyGroup(f.Class) && f.Syntax.Group is null))
         {
             groups.Add(new GroupSpec(DefaultGroupName, "Default", 0));
         }
 
         foreach (var field in fields)
         {
-            if (field.Class == FieldClass.ShadowRw || field.Syntax.Group is not { } name || groups.Any(g => g.Name == name))
+            if (!FieldRules.HasDirtyGroup(field.Class) || field.Syntax.Group is not { } name || groups.Any(g => g.Name == name))
             {
                 continue;
             }
 
-            if (groups.Count == MaxGroups)
+            if (groups.Count == FieldRules.MaxDirtyGroups)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyGroups, field.Syntax.GroupToken!.Location, name, MaxGroups + 1));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyGroups, field.Syntax.GroupToken!.Location, name, FieldRules.MaxDirtyGroups + 1));
                 break;
             }
 

@@ -10,7 +10,9 @@ using VmcsGen.Generator.Parsing;
 namespace VmcsGen.Generator.Semantics;
 
 /// <summary>
-/// The field lines: name, encoding, class and options, and the class rules of MANIFEST.md per field type.
+/// The field lines: name, encoding, class and options, and the class rules of MANIFEST.md per field type. The rules
+/// themselves (default class, which classes a field may take, the limits) are <see cref="FieldRules"/>, shared with the
+/// runtime's engine and NestedSim's advisor; this file reports what they find as diagnostics at the right token.
 /// </summary>
 internal static partial class ManifestBinder
 {
@@ -87,7 +89,7 @@ internal static partial class ManifestBinder
 
             var type = VmcsEncoding.Type(encoding);
             var width = VmcsEncoding.Width(encoding);
-            var @class = field.Class ?? (type is FieldType.GuestState or FieldType.ExitInformation ? FieldClass.Sync : FieldClass.NoSync);
+            var @class = field.Class ?? FieldRules.DefaultClass(type);
             CheckClassRules(field, @class, type, width, header, diagnostics);
             pending.Add(new PendingField(field, cSharpName, @class));
         }
@@ -115,7 +117,7 @@ internal static partial class ManifestBinder
                 p.Syntax.ControlShadowToken is not null,
                 p.Syntax.Feature,
                 p.Syntax.Feature is null ? -1 : features.First(f => f.Name == p.Syntax.Feature).Bit,
-                p.Class == FieldClass.ShadowRw ? -1 : groups.First(g => g.Name == (p.Syntax.Group ?? DefaultGroupName)).Bit))
+                FieldRules.HasDirtyGroup(p.Class) ? groups.First(g => g.Name == (p.Syntax.Group ?? DefaultGroupName)).Bit : -1))
             .OrderBy(f => f.Encoding)
             .ThenBy(f => f.Name, StringComparer.Ordinal)
             .ToEquatableArray();
@@ -126,27 +128,28 @@ internal static partial class ManifestBinder
     {
         var name = field.Name.Text;
         var classLocation = field.ClassToken?.Location ?? field.Name.Location;
-        if (@class == FieldClass.RareSync && type != FieldType.GuestState)
+        var broken = FieldRules.CheckClass(field.Encoding, @class, header.VmwriteAny);
+        if ((broken & FieldRules.Violations.RareSyncNotGuestState) != 0)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RareSyncNotGuestState, classLocation, name, FieldText.Describe(type)));
         }
 
-        if (@class == FieldClass.ShadowRw && type == FieldType.ExitInformation && !header.VmwriteAny)
+        if ((broken & FieldRules.Violations.ShadowRwExitInformation) != 0)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShadowRwExitInfo, classLocation, name));
         }
 
-        if (@class == FieldClass.ShadowRw && field.GroupToken is not null)
+        if (!FieldRules.HasDirtyGroup(@class) && field.GroupToken is not null)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GroupOnShadowRw, field.GroupToken.Location, name));
         }
 
-        if (@class is FieldClass.ShadowRw or FieldClass.ShadowRo && field.Encoding == VmcsEncoding.VmInstructionError)
+        if ((broken & FieldRules.Violations.ShadowedInstructionError) != 0)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShadowedInstructionError, classLocation, name));
         }
 
-        if (@class == FieldClass.ShadowRw && VmcsEncoding.IsSegmentAccessRights(field.Encoding))
+        if ((broken & FieldRules.Violations.ShadowRwAccessRights) != 0)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShadowRwArBytes, classLocation, name));
         }
@@ -161,11 +164,12 @@ internal static partial class ManifestBinder
 
         if (field.ControlShadowToken is { } controlShadow)
         {
-            if (type != FieldType.Control)
+            var shadowRule = FieldRules.CheckControlShadow(type, width);
+            if (shadowRule == FieldRules.Violations.ControlShadowNotControl)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ControlShadowNotControl, controlShadow.Location, name, FieldText.Describe(type)));
             }
-            else if (width is not (FieldWidth.Bits32 or FieldWidth.Bits64))
+            else if (shadowRule == FieldRules.Violations.ControlShadowWidth)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ControlShadowWidth, controlShadow.Location, name, FieldText.Describe(width)));
             }
@@ -183,10 +187,10 @@ internal static partial class ManifestBinder
 
     private static void CheckShadowCount(List<PendingField> fields, List<DiagnosticInfo> diagnostics)
     {
-        var shadowed = fields.Where(f => f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo).ToList();
-        if (shadowed.Count > ShadowWarningThreshold)
+        var shadowed = fields.Where(f => FieldRules.IsShadowed(f.Class)).ToList();
+        if (shadowed.Count > FieldRules.MaxShadowed)
         {
-            var first = shadowed[ShadowWarningThreshold].Syntax;
+            var first = shadowed[FieldRules.MaxShadowed].Syntax;
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyShadowed, (first.ClassToken ?? first.Name).Location, shadowed.Count));
         }
     }

@@ -24,9 +24,6 @@ internal static partial class ManifestBinder
     public const int DefaultHeader = 40;
     public const int MinimumHeader = 12;
     public const int MaximumSize = 4096;
-    public const int MaxGroups = 32;
-    public const int MaxFeatures = 64;
-    public const int ShadowWarningThreshold = 64;
 
     private sealed class Header
     {

@@ -225,6 +225,8 @@ static class L0KeptFields
 /// -1 into vmcs02's VMCS_LINK_POINTER and L0's own page-modification-log head into its GUEST_PML_INDEX (L0 logs L2's
 /// writes for its own dirty tracking; L1's log is emulated, <see cref="L0KeptFields"/>). So neither is ever read back
 /// from vmcs02 into vmcs12 on a nested exit, whatever the manifest's class; <c>sync_vmcs02_to_vmcs12</c> has no read of either.
+/// The rule is part of the every-exit copy set, so it lives with the other classification rules
+/// (<c>FieldRules.IsL0OwnedInVmcs02</c>, FieldRules.cs at the runtime's root); this class names it for the CPU-side tables.
 /// </summary>
 #if VMCSGEN_GENERATOR
 internal
@@ -233,7 +235,7 @@ public
 #endif
 static class L0OwnedInVmcs02
 {
-    public const uint VmcsLinkPointer = 0x2800, GuestPmlIndex = 0x0812;
+    public const uint VmcsLinkPointer = VmcsEncoding.VmcsLinkPointer, GuestPmlIndex = FieldRules.GuestPmlIndex;
 
-    public static bool Contains(uint encoding) => (encoding & ~1u) is VmcsLinkPointer or GuestPmlIndex;
+    public static bool Contains(uint encoding) => FieldRules.IsL0OwnedInVmcs02(encoding);
 }

@@ -56,7 +56,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
             return VmFail(VmxInstructionError.UnsupportedVmcsComponent);
         }
 
-        if (field.Type == FieldType.ExitInformation && !_l1VmwriteAny)
+        if (!FieldRules.L1MayWrite(field.Type, _l1VmwriteAny))
         {
             return VmFail(VmxInstructionError.VmwriteReadOnlyVmcsComponent);
         }

@@ -97,7 +97,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
         // CPU, uncounted), so an export in L2, which syncs vmcs02 into vmcs12, gives back what was imported.
         foreach (var field in TLayout.Fields)
         {
-            if (field.Type == FieldType.ExitInformation && field.Encoding != VmInstructionError && Present(field))
+            if (field.Type == FieldType.ExitInformation && !FieldRules.IsWrittenByL0(field.Encoding) && Present(field))
             {
                 TLayout.Read(_vmcs12, field.Encoding, out var value);
                 Check(_cpu.VmWrite(field.Encoding, value), "restore vmcs02 exit information");

@@ -72,7 +72,7 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend> : INestedEng
         {
             foreach (var field in TLayout.Fields)
             {
-                if (field.Class == FieldClass.ShadowRw && field.Type == FieldType.ExitInformation)
+                if (FieldRules.NeedsVmwriteAny(field.Type, field.Class))
                 {
                     throw new ArgumentException(
                         $"{TLayout.Name}: L1 cannot be denied VMWRITE-any while {field.Name} (0x{field.Encoding:X4}) is a shadow-rw exit-information field.",

@@ -38,8 +38,8 @@ public sealed record Advice(
 /// </summary>
 public sealed class Advisor
 {
-    public const int MaxShadowed = 64; // beyond it, warning VMCS0117
-    public const int MaxGroups = 32; // VMCS0114
+    public const int MaxShadowed = FieldRules.MaxShadowed; // beyond it, warning VMCS0117
+    public const int MaxGroups = FieldRules.MaxDirtyGroups; // VMCS0114
     private const double Epsilon = 0.01;
     private readonly IReadOnlyList<WorkloadProfile> _profiles;
     private readonly NestedVmxOptions _options;
@@ -92,15 +92,15 @@ public sealed class Advisor
     {
         foreach (var c in Allowed(f, vmwriteAny).Where(c => c != f.Class))
         {
-            yield return f with { Class = c, Group = c == FieldClass.ShadowRw ? null : f.Class == FieldClass.ShadowRw ? null : f.Group };
+            yield return f with { Class = c, Group = FieldRules.HasDirtyGroup(c) && FieldRules.HasDirtyGroup(f.Class) ? f.Group : null };
         }
 
-        if (f.Type == FieldType.Control && f.Width is FieldWidth.Bits32 or FieldWidth.Bits64)
+        if (FieldRules.CheckControlShadow(f.Type, f.Width) == FieldRules.Violations.None)
         {
             yield return f with { ControlShadow = !f.ControlShadow };
         }
 
-        if (f.Class != FieldClass.ShadowRw)
+        if (FieldRules.HasDirtyGroup(f.Class))
         {
             var own = GroupName(f.Name);
             yield return f with { Group = f.Group == own ? null : own };
@@ -108,56 +108,35 @@ public sealed class Advisor
     }
 
     /// <summary>
-    /// The classes a field may take: what the generator accepts without a diagnostic and the engine without a change of
-    /// meaning. VM_INSTRUCTION_ERROR keeps its class (L0 writes it; VMCS0113); shadow-rw never on an exit-information field
-    /// unless vmwrite-any (VMCS0111; the SDM's VMWRITE to a read-only field) nor on segment AR bytes (VMCS0115: L0 masks
-    /// them); rare-sync only on guest state (VMCS0110); a synced guest or exit-information field never becomes no-sync
-    /// (vmcs12 would miss what L2 changed; only the manifest's author knows where L0 writes such a field through).
+    /// The classes a field may take: what the generator accepts without a diagnostic (<see cref="FieldRules.IsAllowed"/>:
+    /// shadow-rw never on an exit-information field unless vmwrite-any, VMCS0111, nor on segment AR bytes, VMCS0115;
+    /// rare-sync only on guest state, VMCS0110) and the engine without a change of meaning. On top of those rules, two of
+    /// the advisor's own: VM_INSTRUCTION_ERROR keeps its class (<see cref="FieldRules.IsWrittenByL0"/>: L0 writes it), and
+    /// outside the shadow a field keeps its manifest's sync or no-sync choice (its default class when it is shadowed or
+    /// rare): a synced guest or exit-information field never becomes no-sync (vmcs12 would miss what L2 changed; only the
+    /// manifest's author knows where L0 writes such a field through), and a no-sync one never becomes rare-sync.
     /// </summary>
     public static IReadOnlyList<FieldClass> Allowed(FieldChoice f, bool vmwriteAny)
     {
-        if (f.Encoding == VmcsEncoding.VmInstructionError)
+        if (FieldRules.IsWrittenByL0(f.Encoding))
         {
             return [f.Class];
         }
 
-        var classes = new List<FieldClass>();
-        if (!(f.Type == FieldType.ExitInformation && !vmwriteAny) && !VmcsEncoding.IsSegmentAccessRights(f.Encoding))
-        {
-            classes.Add(FieldClass.ShadowRw);
-        }
-
-        classes.Add(FieldClass.ShadowRo);
-        if (f.Type is FieldType.GuestState or FieldType.ExitInformation)
-        {
-            if (f.Class == FieldClass.NoSync)
-            {
-                classes.Add(FieldClass.NoSync);
-            }
-            else
-            {
-                classes.Add(FieldClass.Sync);
-            }
-
-            if (f.Type == FieldType.GuestState && f.Class != FieldClass.NoSync)
-            {
-                classes.Add(FieldClass.RareSync);
-            }
-        }
-        else
-        {
-            classes.Add(f.Class is FieldClass.Sync ? FieldClass.Sync : FieldClass.NoSync);
-        }
-
-        return classes;
+        var unshadowed = f.Class is FieldClass.Sync or FieldClass.NoSync ? f.Class : FieldRules.DefaultClass(f.Type);
+        return new[] { FieldClass.ShadowRw, FieldClass.ShadowRo, unshadowed, FieldClass.RareSync }
+            .Where(c => FieldRules.IsAllowed(f.Encoding, c, vmwriteAny) && !(c == FieldClass.RareSync && f.Class == FieldClass.NoSync))
+            .ToList();
     }
 
-    /// <summary>Whether the whole classification builds without a diagnostic (the limits the single-field rules cannot see).</summary>
+    /// <summary>
+    /// Whether the whole classification builds without a diagnostic: every field's class (<see cref="FieldRules.IsAllowed"/>)
+    /// and the limits the single-field rules cannot see (<see cref="FieldRules.MaxShadowed"/>, <see cref="FieldRules.MaxDirtyGroups"/>).
+    /// </summary>
     public static bool WithinLimits(Classification c) =>
         c.Fields.Count(f => f.IsShadowed) <= MaxShadowed
-        && c.Fields.Where(f => f.Class != FieldClass.ShadowRw).Select(f => f.Group ?? string.Empty).Distinct().Count() <= MaxGroups
-        && c.Fields.All(f => f.Class != FieldClass.ShadowRw || !VmcsEncoding.IsSegmentAccessRights(f.Encoding))
-        && c.Fields.All(f => !(f.Class == FieldClass.ShadowRw && f.Type == FieldType.ExitInformation && !c.VmwriteAny));
+        && c.Fields.Where(f => FieldRules.HasDirtyGroup(f.Class)).Select(f => f.Group ?? string.Empty).Distinct().Count() <= MaxGroups
+        && c.Fields.All(f => FieldRules.IsAllowed(f.Encoding, f.Class, c.VmwriteAny));
 
     /// <summary>
     /// A dirty group of one field, named in the manifest's group syntax (docs/MANIFEST.md: lower-case words of letters and
@@ -243,7 +222,7 @@ public sealed class Advisor
             for (var i = 0; i < current.Fields.Length; i++)
             {
                 var f = current.Fields[i];
-                if (f.Type == FieldType.GuestState && f.Class == FieldClass.Sync && ReadShare(i) <= threshold)
+                if (f.Class == FieldClass.Sync && FieldRules.IsAllowed(f.Encoding, FieldClass.RareSync, current.VmwriteAny) && ReadShare(i) <= threshold)
                 {
                     moved = moved.With(i, f with { Class = FieldClass.RareSync });
                 }

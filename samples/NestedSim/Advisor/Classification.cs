@@ -15,7 +15,7 @@ public sealed record FieldChoice(
 {
     public bool IsEntryField => Type is FieldType.Control or FieldType.GuestState;
 
-    public bool IsShadowed => Class is FieldClass.ShadowRw or FieldClass.ShadowRo;
+    public bool IsShadowed => FieldRules.IsShadowed(Class);
 
     /// <summary>The class and options as the manifest writes them (<c>shadow-rw control-shadow</c>).</summary>
     public string Describe() => ManifestText.Class(Class) + (ControlShadow ? " control-shadow" : string.Empty) + (Group is null || Class == FieldClass.ShadowRw ? string.Empty : $" group={Group}");

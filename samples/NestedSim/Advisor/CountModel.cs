@@ -52,7 +52,7 @@ public sealed record WorkloadProfile(
         bool Write(uint encoding, ulong value)
         {
             var i = fields.IndexOf(encoding);
-            if (i < 0 || (fields.Fields[i].Type == FieldType.ExitInformation && !fields.VmwriteAny))
+            if (i < 0 || !FieldRules.L1MayWrite(fields.Fields[i].Type, fields.VmwriteAny))
             {
                 return false;
             }
@@ -144,7 +144,8 @@ public sealed record WorkloadProfile(
 /// <summary>
 /// The engine's counts of a classification on a workload, computed instead of run: NestedVmx's steady-state round trip
 /// (nested exit, L1's handler, VMRESUME) written out as arithmetic over the copy sets the generator derives from the
-/// classes (VmcsManifest: every-exit sync, rare set, shadow RW/RO, entry fields by dirty group, control shadows). Every
+/// classes (<see cref="FieldRules.CopySetsOf"/>, as VmcsManifest: every-exit sync, rare set, shadow RW/RO, entry fields by
+/// dirty group, control shadows). Every
 /// round trip starts from the same state (no group dirty, rare set stale, shadow in step), so a workload's count is the
 /// sum over its patterns. Exact, not approximate: the tests hold it equal to the compiled engine's counters for every
 /// shipped manifest, strategy and workload, and the advisor checks it again on the layout it compiles for its proposal.
@@ -167,24 +168,23 @@ public sealed class CountModel
         _c = classification;
         _options = options;
         var fields = classification.Fields;
-        var groupNames = fields.Where(f => f.Class != FieldClass.ShadowRw).Select(f => f.Group ?? string.Empty).Distinct().OrderBy(g => g, StringComparer.Ordinal).ToList();
-        _groupBit = fields.Select(f => f.Class == FieldClass.ShadowRw ? 0u : 1u << groupNames.IndexOf(f.Group ?? string.Empty)).ToArray();
-        // As VmcsManifest.EveryExitSync: the fields whose vmcs02 copy is L0's own (VMCS_LINK_POINTER, GUEST_PML_INDEX) never come back.
-        _everyExit = fields.Count(f => f.Type is FieldType.GuestState or FieldType.ExitInformation && f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo or FieldClass.Sync
-            && !VmcsGen.Nested.L0OwnedInVmcs02.Contains(f.Encoding));
-        _rare = fields.Count(f => f.Class == FieldClass.RareSync);
-        _readWrite = fields.Count(f => f.Class == FieldClass.ShadowRw);
-        _readOnly = fields.Count(f => f.Class == FieldClass.ShadowRo);
+        var groupNames = fields.Where(f => FieldRules.HasDirtyGroup(f.Class)).Select(f => f.Group ?? string.Empty).Distinct().OrderBy(g => g, StringComparer.Ordinal).ToList();
+        _groupBit = fields.Select(f => FieldRules.HasDirtyGroup(f.Class) ? 1u << groupNames.IndexOf(f.Group ?? string.Empty) : 0u).ToArray();
+        var sets = fields.Select(f => FieldRules.CopySetsOf(f.Encoding, f.Class)).ToArray();
+        _everyExit = sets.Count(s => (s & FieldRules.CopySets.EveryExitSync) != 0);
+        _rare = sets.Count(s => (s & FieldRules.CopySets.RareSync) != 0);
+        _readWrite = sets.Count(s => (s & FieldRules.CopySets.ShadowReadWrite) != 0);
+        _readOnly = sets.Count(s => (s & FieldRules.CopySets.ShadowReadOnly) != 0);
         _legacy = NestedTraffic.LegacyEntryWriteEncodings.Count(e => classification.IndexOf(e) >= 0);
         _entryControls = Enumerable.Range(0, fields.Length)
-            .Where(i => VmcsEncoding.IsMajorControl(fields[i].Encoding) && fields[i].Class != FieldClass.ShadowRw && !fields[i].ControlShadow)
+            .Where(i => VmcsEncoding.IsMajorControl(fields[i].Encoding) && (sets[i] & FieldRules.CopySets.EntryWhenDirty) != 0 && !fields[i].ControlShadow)
             .Select(i => (_groupBit[i], fields[i].Width == FieldWidth.Bits64 ? 2 : 1))
             .ToArray();
-        var everyEntry = Enumerable.Range(0, fields.Length).Where(i => fields[i].IsEntryField && fields[i].Class == FieldClass.ShadowRw).ToList();
+        var everyEntry = Enumerable.Range(0, fields.Length).Where(i => (sets[i] & FieldRules.CopySets.EntryEveryTime) != 0).ToList();
         _everyEntryWrites = everyEntry.Count(i => !fields[i].ControlShadow);
         _everyEntryMajor = everyEntry.Count(i => !fields[i].ControlShadow && VmcsEncoding.IsMajorControl(fields[i].Encoding));
         _everyEntryShadowed = everyEntry.Where(i => fields[i].ControlShadow).ToArray();
-        foreach (var group in Enumerable.Range(0, fields.Length).Where(i => fields[i].IsEntryField && fields[i].Class != FieldClass.ShadowRw).GroupBy(i => _groupBit[i]))
+        foreach (var group in Enumerable.Range(0, fields.Length).Where(i => (sets[i] & FieldRules.CopySets.EntryWhenDirty) != 0).GroupBy(i => _groupBit[i]))
         {
             _groups[group.Key] = (
                 group.Count(i => !fields[i].ControlShadow),
@@ -194,7 +194,7 @@ public sealed class CountModel
 
         var link = classification.IndexOf(VmcsEncoding.VmcsLinkPointer);
         _linkGroup = link >= 0 ? _groupBit[link] : 0;
-        _linkEveryEntry = link >= 0 && fields[link].Class == FieldClass.ShadowRw;
+        _linkEveryEntry = link >= 0 && (sets[link] & FieldRules.CopySets.EntryEveryTime) != 0;
     }
 
     public Classification Classification => _c;
@@ -271,7 +271,7 @@ public sealed class CountModel
             }
 
             c.ExitsVmwrite++;
-            if (i < 0 || (fields[i].Type == FieldType.ExitInformation && !_c.VmwriteAny))
+            if (i < 0 || !FieldRules.L1MayWrite(fields[i].Type, _c.VmwriteAny))
             {
                 continue; // VMfailValid: nothing moves
             }

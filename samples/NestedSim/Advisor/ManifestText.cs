@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using VmcsGen.Tracing;
 
 namespace VmcsGen.Samples.NestedSim.Advisor;
 
@@ -84,9 +85,8 @@ public sealed class ManifestText
 
     private static string RewriteField(string line, FieldChoice field)
     {
-        var hash = line.IndexOf('#');
-        var code = hash >= 0 ? line[..hash] : line;
-        var comment = hash >= 0 ? line[hash..] : string.Empty;
+        var code = LineReader.StripComment(line);
+        var comment = line[code.Length..];
         var tokens = TokensWithColumns(code);
 
         // NAME ENCODING [@OFFSET] stay as written, columns and all; the class and options are written anew.
@@ -120,9 +120,9 @@ public sealed class ManifestText
         _ => Classes[4],
     };
 
-    /// <summary>A line's tokens before its comment, with 0-based columns (the workload parser's tokenizer, which counts from 1).</summary>
+    /// <summary>A line's tokens before its comment, with 0-based columns (the runtime's line reader counts from 1).</summary>
     private static List<(string Text, int Column)> TokensWithColumns(string code) =>
-        WorkloadParser.Tokenize(code.Split('#')[0]).Select(t => (t.Text, t.Column - 1)).ToList();
+        LineReader.Tokenize(LineReader.StripComment(code)).Select(t => (t.Text, t.Column - 1)).ToList();
 
     private static List<string> Tokens(string line) => TokensWithColumns(line).Select(t => t.Text).ToList();
 }

@@ -45,23 +45,15 @@ public sealed class NestedTraceRecorder : INestedEngine
     /// <summary>Records a workload event with a fixed cost (NestedSim's <c>l1-userspace</c>, <c>l1-inject</c>).</summary>
     public void Event(string name) => Trace.Event(name);
 
-    public VmxResult L1VmRead(ulong encoding, out ulong value)
-    {
-        var result = _inner.L1VmRead(encoding, out value);
-        Trace.Read(encoding, result, value);
-        return result;
-    }
+    public VmxResult L1VmRead(ulong encoding, out ulong value) => Trace.RecordRead(encoding, _inner.L1VmRead(encoding, out value), value);
 
-    public VmxResult L1VmWrite(ulong encoding, ulong value)
-    {
-        var result = _inner.L1VmWrite(encoding, value);
-        Trace.Write(encoding, value, result);
-        return result;
-    }
+    public VmxResult L1VmWrite(ulong encoding, ulong value) => Trace.RecordWrite(encoding, value, _inner.L1VmWrite(encoding, value));
 
-    public VmxResult L1VmPtrLd(ulong address) => Instruction(NestedTraceWriter.WithAddress(TraceEventKind.VmPtrLd, address), _inner.L1VmPtrLd(address));
+    public VmxResult L1VmPtrLd(ulong address) =>
+        Trace.RecordInstruction(NestedTraceWriter.WithAddress(TraceEventKind.VmPtrLd, address), _inner.L1VmPtrLd(address));
 
-    public VmxResult L1VmClear(ulong address) => Instruction(NestedTraceWriter.WithAddress(TraceEventKind.VmClear, address), _inner.L1VmClear(address));
+    public VmxResult L1VmClear(ulong address) =>
+        Trace.RecordInstruction(NestedTraceWriter.WithAddress(TraceEventKind.VmClear, address), _inner.L1VmClear(address));
 
     public VmxResult L1VmLaunch()
     {
@@ -77,11 +69,11 @@ public sealed class NestedTraceRecorder : INestedEngine
         return result;
     }
 
-    public VmxResult L1VmPtrSt(out ulong pointer) => Instruction(TraceFormat.Keyword(TraceEventKind.VmPtrSt), _inner.L1VmPtrSt(out pointer));
+    public VmxResult L1VmPtrSt(out ulong pointer) => Trace.RecordInstruction(TraceFormat.Keyword(TraceEventKind.VmPtrSt), _inner.L1VmPtrSt(out pointer));
 
-    public VmxResult L1VmxOn(ulong address) => Instruction(NestedTraceWriter.WithAddress(TraceEventKind.VmxOn, address), _inner.L1VmxOn(address));
+    public VmxResult L1VmxOn(ulong address) => Trace.RecordInstruction(NestedTraceWriter.WithAddress(TraceEventKind.VmxOn, address), _inner.L1VmxOn(address));
 
-    public VmxResult L1VmxOff() => Instruction(TraceFormat.Keyword(TraceEventKind.VmxOff), _inner.L1VmxOff());
+    public VmxResult L1VmxOff() => Trace.RecordInstruction(TraceFormat.Keyword(TraceEventKind.VmxOff), _inner.L1VmxOff());
 
     public void L2Exit(ReadOnlySpan<FieldWrite> hardware)
     {
@@ -102,10 +94,4 @@ public sealed class NestedTraceRecorder : INestedEngine
     }
 
     public NestedState ExportNestedState() => _inner.ExportNestedState();
-
-    private VmxResult Instruction(string line, VmxResult result)
-    {
-        Trace.Instruction(line, result);
-        return result;
-    }
 }

@@ -91,6 +91,27 @@ public sealed class NestedTraceWriter
     }
 
     /// <summary>The line of an instruction with an address operand (<c>vmptrld 0x…</c>).</summary>
+    /// <summary>L1's VMREAD written (<see cref="Read"/>), its result handed on: the recording decorators' pass-through.</summary>
+    internal VmxResult RecordRead(ulong encoding, VmxResult result, ulong value)
+    {
+        Read(encoding, result, value);
+        return result;
+    }
+
+    /// <summary>L1's VMWRITE written (<see cref="Write"/>), its result handed on.</summary>
+    internal VmxResult RecordWrite(ulong encoding, ulong value, VmxResult result)
+    {
+        Write(encoding, value, result);
+        return result;
+    }
+
+    /// <summary>Another instruction written (<see cref="Instruction"/>), its result handed on.</summary>
+    internal VmxResult RecordInstruction(string line, VmxResult result)
+    {
+        Instruction(line, result);
+        return result;
+    }
+
     internal static string WithAddress(TraceEventKind kind, ulong address) => Keyword(kind) + " " + Hex(address);
 
     internal static string Hex(ulong value) => "0x" + value.ToString("X", CultureInfo.InvariantCulture);

@@ -1,15 +1,7 @@
 using System;
 using System.Buffers.Binary;
 
-// The equivalence tests compile these files a second time, with VMCSGEN_MUTANTS, as the mutant engine their planted bugs
-// live in (tests/VmcsGen.Runtime.Tests/Mutants); the shipped engine has no trace of them.
-#if VMCSGEN_MUTANTS
-using VmcsGen.Nested;
-
-namespace VmcsGen.Runtime.Tests.Mutants;
-#else
 namespace VmcsGen.Nested;
-#endif
 
 /// <summary>
 /// KVM before its 2019 series, for the kvm-2018 strategy: shadow copies through the run-time offset lookup, the entry

@@ -1,12 +1,4 @@
-// The equivalence tests compile these files a second time, with VMCSGEN_MUTANTS, as the mutant engine their planted bugs
-// live in (tests/VmcsGen.Runtime.Tests/Mutants); the shipped engine has no trace of them.
-#if VMCSGEN_MUTANTS
-using VmcsGen.Nested;
-
-namespace VmcsGen.Runtime.Tests.Mutants;
-#else
 namespace VmcsGen.Nested;
-#endif
 
 /// <summary>
 /// The engine's state moves: the shadow VMCS flushed into vmcs12 and refreshed from it, the lazy rare sync, VMCS
@@ -67,19 +59,14 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
     }
 
     /// <summary>The current vmcs12 stops being current: flush shadow and rare state into it and write it back to L1's memory.</summary>
-    private void Release(bool vmclear)
+    private void Release()
     {
         if (_current == InvalidPointer)
         {
             return;
         }
 
-#if VMCSGEN_MUTANTS
-        if (!(vmclear && (Bug & PlantedBug.SkipShadowFlushOnVmclear) != 0))
-#endif
-        {
-            FlushShadow();
-        }
+        FlushShadow();
 
         EnsureRareSynced();
         if (Memory.TryGet(_current, out var image))

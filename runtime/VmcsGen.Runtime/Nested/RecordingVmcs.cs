@@ -22,31 +22,11 @@ public struct RecordingVmcs<TVmcs> : IVmcs
 
     public NestedTraceWriter Trace { get; }
 
-    public VmxResult VmRead(uint encoding, out ulong value)
-    {
-        var result = _inner.VmRead(encoding, out value);
-        Trace.Read(encoding, result, value);
-        return result;
-    }
+    public VmxResult VmRead(uint encoding, out ulong value) => Trace.RecordRead(encoding, _inner.VmRead(encoding, out value), value);
 
-    public VmxResult VmWrite(uint encoding, ulong value)
-    {
-        var result = _inner.VmWrite(encoding, value);
-        Trace.Write(encoding, value, result);
-        return result;
-    }
+    public VmxResult VmWrite(uint encoding, ulong value) => Trace.RecordWrite(encoding, value, _inner.VmWrite(encoding, value));
 
-    public VmxResult VmPtrLd(ulong address)
-    {
-        var result = _inner.VmPtrLd(address);
-        Trace.Instruction(NestedTraceWriter.WithAddress(TraceEventKind.VmPtrLd, address), result);
-        return result;
-    }
+    public VmxResult VmPtrLd(ulong address) => Trace.RecordInstruction(NestedTraceWriter.WithAddress(TraceEventKind.VmPtrLd, address), _inner.VmPtrLd(address));
 
-    public VmxResult VmClear(ulong address)
-    {
-        var result = _inner.VmClear(address);
-        Trace.Instruction(NestedTraceWriter.WithAddress(TraceEventKind.VmClear, address), result);
-        return result;
-    }
+    public VmxResult VmClear(ulong address) => Trace.RecordInstruction(NestedTraceWriter.WithAddress(TraceEventKind.VmClear, address), _inner.VmClear(address));
 }

@@ -12,7 +12,7 @@ public sealed record SafetyReport(int Sequences, long Events, long L2Exits, long
 }
 
 /// <summary>
-/// The engine-equals-oracle property of the runtime's tests (tests/VmcsGen.Runtime.Tests/NestedEquivalenceTests.cs),
+/// The engine-equals-oracle property of the runtime's tests (tests/VmcsGen.Runtime.Tests/EquivalenceProperty.cs),
 /// run on any layout the advisor compiled: seeded random sequences of L1 instructions (VMPTRLD, VMCLEAR, VMREAD,
 /// VMWRITE, VMLAUNCH, VMRESUME, VMXOFF/VMXON), exports, L2 exits that change guest and exit-information fields and L2
 /// WRMSRs written through to guest fields, replayed on NestedVmx (the

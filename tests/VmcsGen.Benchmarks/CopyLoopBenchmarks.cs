@@ -10,8 +10,10 @@ namespace VmcsGen.Benchmarks;
 /// <summary>
 /// The shadow copy loops of fields/kvm.vmcs on SoftwareVmx: generated straight-line code against KVM's pre-2019 loop
 /// (compact-table offset lookup and a width switch per field), and against the floor: the same 24 fields moved by
-/// direct loads and stores at compile-time offsets with no VMCS semantics, struct to struct, and on the raw backend: the
-/// same fields loaded straight from its slots (no VmRead, no result). A memcpy of the same byte count is a reference line.
+/// direct loads and stores at compile-time offsets with no VMCS semantics, struct to struct. Two raw backends (no VMCS
+/// semantics): the sparse one (<see cref="RawVmcs"/>, one slot per encoding) with its own floor, the same fields loaded
+/// straight from its slots; and the dense one (<see cref="DenseRawVmcs"/>, values at vmcs12's offsets, as an enlightened
+/// VMCS), whose floor is the struct-to-struct one. A memcpy of the same byte count is a reference line.
 /// </summary>
 [MemoryDiagnoser]
 public class CopyLoopBenchmarks
@@ -20,6 +22,7 @@ public class CopyLoopBenchmarks
     private SoftwareVmcs _shadow;
     private static readonly ulong[] RawSlots = new ulong[0x4000];
     private RawVmcs _raw = new(RawSlots);
+    private DenseRawVmcs _dense;
     private Vmcs12 _vmcs12;
     private Vmcs12 _source;
     private readonly byte[] _from = new byte[ShadowBytes];
@@ -52,15 +55,28 @@ public class CopyLoopBenchmarks
         {
             throw new InvalidOperationException($"the 24 RW fields are {_bytes} bytes, not {ShadowBytes}");
         }
+
+        // The dense backend holds _source's values at vmcs12's offsets: its generated copy must produce what the floor
+        // does, and an encoding the layout lacks (GUEST_SMBASE, 0x4828) must still fail on its own (VMfailValid 12).
+        _dense = new DenseRawVmcs(new StrongBox<Vmcs12>(_source));
+        DenseGenerated();
+        var generated = _vmcs12;
+        _vmcs12 = Vmcs12.Create();
+        Floor();
+        if (!Vmcs12.AsBytes(ref generated).SequenceEqual(Vmcs12.AsBytes(ref _vmcs12))
+            || _dense.VmRead(0x4828, out _) != VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent))
+        {
+            throw new InvalidOperationException("the dense raw backend's copy differs from the floor's, or it accepted an encoding the layout lacks");
+        }
     }
 
     [Benchmark(Baseline = true, Description = "shadow→vmcs12: run-time offset lookup (KVM before 2019)")]
     public ulong CopyShadowToVmcs12RuntimeLookup() => RuntimeLookup(ref _shadow);
 
-    [Benchmark(Description = "raw backend: run-time offset lookup")]
+    [Benchmark(Description = "raw backend, sparse slots: run-time offset lookup")]
     public ulong RawRuntimeLookup() => RuntimeLookup(ref _raw);
 
-    [Benchmark(Description = "raw backend: generated, compile-time offsets")]
+    [Benchmark(Description = "raw backend, sparse slots: generated")]
     public ulong RawGenerated()
     {
         ShadowFields.CopyShadowToVmcs12(ref _raw, ref _vmcs12, Features.All);
@@ -110,7 +126,14 @@ public class CopyLoopBenchmarks
         return _source.GuestRip;
     }
 
-    [Benchmark(Description = "floor: the 24 RW fields by direct loads and stores")]
+    [Benchmark(Description = "raw backend, dense at vmcs12 offsets: generated")]
+    public ulong DenseGenerated()
+    {
+        ShadowFields.CopyShadowToVmcs12(ref _dense, ref _vmcs12, Features.All);
+        return _vmcs12.GuestRip;
+    }
+
+    [Benchmark(Description = "floor: the 24 RW fields by direct loads and stores, struct to struct")]
     public ulong Floor()
     {
         ref var to = ref _vmcs12;
@@ -142,7 +165,7 @@ public class CopyLoopBenchmarks
         return to.GuestRip;
     }
 
-    [Benchmark(Description = "raw backend floor: the 24 RW fields by direct loads from its slots")]
+    [Benchmark(Description = "raw backend, sparse slots: floor, the 24 RW fields loaded straight from its slots")]
     public ulong RawFloor()
     {
         ref var to = ref _vmcs12;
@@ -206,4 +229,75 @@ public readonly struct RawVmcs(ulong[] slots) : IVmcsHandle
     public VmxResult VmPtrLd(ulong address) => VmxResult.Succeed;
 
     public VmxResult VmClear(ulong address) => VmxResult.Succeed;
+}
+
+/// <summary>
+/// A raw backend whose values sit densely at vmcs12's own offsets, as Hyper-V's enlightened VMCS keeps each field at a
+/// fixed published offset of a memory page (Linux: <c>struct hv_enlightened_vmcs</c>, read by <c>evmcs_read64</c> through
+/// <c>get_evmcs_offset</c>, arch/x86/kvm/vmx/vmx_onhyperv.h, and <c>vmcs_field_to_evmcs_1[ROL16(field, 6)]</c>,
+/// hyperv_evmcs.h). The lookup is <see cref="Vmcs12Access.OffsetAndSize"/> over constant data, so with a constant
+/// encoding the JIT folds offset and width and a VmRead is one load. Its storage is a <see cref="Vmcs12"/> itself: every
+/// offset the layout gives lies inside it, so there is nothing to bounds-check. An encoding the layout lacks still fails
+/// per field, VMfailValid(12) with value 0, as a VMREAD of an unsupported component does.
+/// </summary>
+public readonly struct DenseRawVmcs(StrongBox<Vmcs12> image) : IVmcsHandle
+{
+    // One packed lookup result, if/else rather than a switch expression, and the address formed inside each access (the
+    // layout's offsets lie inside Vmcs12): the shapes with which the JIT folds all 24 fields of a copy loop to the floor's
+    // instructions (JitDisasm); two out results, a switch expression or a `ref` local per field left temporaries on the stack.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public VmxResult VmRead(uint encoding, out ulong value)
+    {
+        var entry = Vmcs12Access.OffsetAndSize(encoding);
+        if (entry == 0)
+        {
+            value = 0;
+            return VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        if ((entry >> 16) == 2)
+        {
+            value = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref Unsafe.As<Vmcs12, byte>(ref image.Value!), (nint)(entry & 0xFFFF)));
+        }
+        else if ((entry >> 16) == 4)
+        {
+            value = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref Unsafe.As<Vmcs12, byte>(ref image.Value!), (nint)(entry & 0xFFFF)));
+        }
+        else
+        {
+            value = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref Unsafe.As<Vmcs12, byte>(ref image.Value!), (nint)(entry & 0xFFFF)));
+        }
+
+        return VmxResult.Succeed;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public VmxResult VmWrite(uint encoding, ulong value)
+    {
+        var entry = Vmcs12Access.OffsetAndSize(encoding);
+        if (entry == 0)
+        {
+            return VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent);
+        }
+
+        if ((entry >> 16) == 2)
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref Unsafe.As<Vmcs12, byte>(ref image.Value!), (nint)(entry & 0xFFFF)), (ushort)value);
+        }
+        else if ((entry >> 16) == 4)
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref Unsafe.As<Vmcs12, byte>(ref image.Value!), (nint)(entry & 0xFFFF)), (uint)value);
+        }
+        else
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref Unsafe.As<Vmcs12, byte>(ref image.Value!), (nint)(entry & 0xFFFF)), value);
+        }
+
+        return VmxResult.Succeed;
+    }
+
+    public VmxResult VmPtrLd(ulong address) => VmxResult.Succeed;
+
+    public VmxResult VmClear(ulong address) => VmxResult.Succeed;
+
 }

@@ -42,6 +42,13 @@ public class CopyLoopBenchmarks
         _shadow = _cpu.Vmcs;
         _vmcs12 = Vmcs12.Create();
         _source = Vmcs12.Create();
+
+        // A distinct value in each read-write field, so the setup check below sees a field copied to the wrong place.
+        foreach (var encoding in ShadowFields.ReadWriteEncodings)
+        {
+            Vmcs12Access.Write(ref _source, encoding, encoding * 0x1_0001_0001ul);
+        }
+
         _source.GuestRip = 0x1234;
         ShadowFields.CopyVmcs12ToShadow(ref _shadow, ref _source, Features.All);
         _encodings = ShadowFields.ReadWriteEncodings.ToArray();

@@ -87,6 +87,24 @@ public sealed class KvmLayoutTests
         Assert.That(expected, Has.Count.EqualTo(VmcsFieldInfo.Count + VmcsFieldInfo.All.ToArray().Count(f => f.Width == FieldWidth.Bits64)));
     }
 
+    [Test]
+    public void OffsetAndSizeAgreesWithTryGetOffsetAndTheBytesAWriteTouches()
+    {
+        var mismatches = 0;
+        for (uint encoding = 0; encoding <= 0x7FFF; encoding++)
+        {
+            var want = Vmcs12Access.TryGetOffset(encoding, out _) ? BytesTouchedByWrite(encoding) : ((int, int)?)null;
+            var packed = Vmcs12Access.OffsetAndSize(encoding);
+            var got = packed == 0 ? ((int, int)?)null : ((int)(packed & 0xFFFF), (int)(packed >> 16));
+            if (got != want && mismatches++ < 10)
+            {
+                TestContext.Out.WriteLine($"0x{encoding:X4}: TryGetOffset and Write touch {want?.ToString() ?? "none"}, OffsetAndSize {got?.ToString() ?? "none"}");
+            }
+        }
+
+        Assert.That(mismatches, Is.Zero);
+    }
+
     [TestCase(0x8000u)]
     [TestCase(0x1_681Eu)]
     [TestCase(0xFFFF_FFFFu)]
@@ -95,6 +113,7 @@ public sealed class KvmLayoutTests
     {
         Assert.That(Vmcs12Access.TryGetOffset(encoding, out _), Is.False);
         Assert.That(Vmcs12Access.TryGetOffsetCompact(encoding, out _), Is.False);
+        Assert.That(Vmcs12Access.OffsetAndSize(encoding), Is.Zero);
         var vmcs12 = Vmcs12.Create();
         Assert.That(Vmcs12Access.Read(ref vmcs12, encoding, out _), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
     }

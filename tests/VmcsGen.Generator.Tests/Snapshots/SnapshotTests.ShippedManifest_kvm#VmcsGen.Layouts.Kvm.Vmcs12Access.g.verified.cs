@@ -303,6 +303,31 @@ public static class Vmcs12Access
         return offset != 0;
     }
 
+    /// <summary>
+    /// The vmcs12 offset (bits 15:0) and access size in bytes (bits 19:16: 2, 4 or 8; a _HIGH form is 4 bytes at the full
+    /// field's offset + 4) of an encoding, or 0 if the layout lacks it, from the compact ROL16 table. The table is constant
+    /// data, so for a constant encoding the JIT folds the whole lookup to one constant: a backend that keeps its values at
+    /// vmcs12's offsets (as Hyper-V's enlightened VMCS keeps fields at published offsets) then reads or writes a field
+    /// with one load or store. For an encoding known only at run time <see cref="TryGetOffset"/> is the faster lookup;
+    /// both give the same offsets.
+    /// </summary>
+    [global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static uint OffsetAndSize(uint encoding)
+    {
+        global::System.ReadOnlySpan<ushort> table = CompactOffsets;
+        // Bits 31:15 set (never a valid encoding) put the index past the table.
+        var index = (uint)(ushort)((encoding << 6) | (encoding >> 10)) | (encoding & 0xFFFF8000u);
+        if (index >= (uint)table.Length || table[(int)index] == 0)
+        {
+            return 0;
+        }
+
+        // Bytes by width (bits 14:13), a nibble each: 16-bit 2, 64-bit 8, 32-bit 4, natural 8; a _HIGH form 4. No call, so
+        // a copy loop does not spend the JIT's inlining budget on it.
+        var size = (encoding & 1) != 0 ? 4u : (0x8482u >> (int)(((encoding >> 13) & 3) << 2)) & 0xF;
+        return table[(int)index] | (size << 16);
+    }
+
     /// <summary>Offsets indexed by ROL16(encoding, 6); 0 = unsupported (offset 0 is the header, never a field).</summary>
     private static global::System.ReadOnlySpan<ushort> CompactOffsets =>
     [

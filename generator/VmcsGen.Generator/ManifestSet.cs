@@ -41,7 +41,8 @@ internal static class ManifestSet
             var referenced = references.Layouts.FirstOrDefault(l => string.Equals(l.Namespace, layout.Namespace, StringComparison.OrdinalIgnoreCase));
             if (!references.RuntimeReferenced)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RuntimeNotReferenced, layout.Location, System.IO.Path.GetFileName(layout.FilePath)));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RuntimeNotReferenced, layout.Location,
+                    System.IO.Path.GetFileName(layout.FilePath)));
             }
             else if (referenced.Namespace is not null)
             {
@@ -50,8 +51,10 @@ internal static class ManifestSet
             else if (first.TryGetValue(layout.Namespace, out var earlier))
             {
                 diagnostics.Add(earlier.Namespace == layout.Namespace
-                    ? DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateLayout, layout.Location, layout.Namespace, System.IO.Path.GetFileName(earlier.FilePath))
-                    : DiagnosticInfo.Create(DiagnosticDescriptors.LayoutCaseCollision, layout.Location, layout.Namespace, earlier.Namespace, System.IO.Path.GetFileName(earlier.FilePath)));
+                    ? DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateLayout, layout.Location, layout.Namespace,
+                        System.IO.Path.GetFileName(earlier.FilePath))
+                    : DiagnosticInfo.Create(DiagnosticDescriptors.LayoutCaseCollision, layout.Location, layout.Namespace, earlier.Namespace,
+                        System.IO.Path.GetFileName(earlier.FilePath)));
             }
             else
             {

@@ -84,7 +84,8 @@ public sealed class VmcsGenerator : IIncrementalGenerator
         var shown = diagnostics.Take(MaxDiagnosticsPerFile).ToList();
         var next = diagnostics[MaxDiagnosticsPerFile];
         var file = System.IO.Path.GetFileName(next.Location?.FilePath ?? "the manifest");
-        shown.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyErrors, next.Location, diagnostics.Length - MaxDiagnosticsPerFile, file, MaxDiagnosticsPerFile));
+        shown.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyErrors, next.Location, diagnostics.Length - MaxDiagnosticsPerFile, file,
+            MaxDiagnosticsPerFile));
         return shown.ToEquatableArray();
     }
 

@@ -26,7 +26,8 @@ public static class BochsDeviations
     public static IReadOnlyList<BochsDeviation> All { get; } =
     [
         new(ShadowVmcsEntry,
-            "VMLAUNCH/VMRESUME with a shadow VMCS (shadow-VMCS indicator 1) as the current VMCS go on to the launch-state and control checks instead of VMfailInvalid",
+            "VMLAUNCH/VMRESUME with a shadow VMCS (shadow-VMCS indicator 1) as the current VMCS go on to the launch-state and control checks instead of " +
+                "VMfailInvalid",
             "SDM Vol. 3C 26.1 (basic VM-entry checks, item 4; 24.10)",
             "bochs/cpu/vmx.cc BX_CPU_C::VMLAUNCH (REL_2_7_FINAL line 2999: only vmcsptr == BX_INVALID_VMCSPTR is VMfailInvalid; the indicator is never read)",
             c => c.Program.Steps[c.Step] is VmxInstruction { Opcode: VmxOpcode.Vmlaunch or VmxOpcode.Vmresume, Cpl: 0 }
@@ -34,7 +35,8 @@ public static class BochsDeviations
                 && c.Bochs.Kind is InstructionOutcomeKind.FailValid or InstructionOutcomeKind.EntryFailure
                 && CurrentIsShadow(c)),
         new(MsrAreaOverflow,
-            "a VM-exit MSR-store, VM-exit MSR-load or VM-entry MSR-load count of 2^28 or more fails the control checks (VMfailValid 7): the last byte, address + count * 16 - 1, is computed in 32 bits and wraps",
+            "a VM-exit MSR-store, VM-exit MSR-load or VM-entry MSR-load count of 2^28 or more fails the control checks (VMfailValid 7): the last byte, " +
+                "address + count * 16 - 1, is computed in 32 bits and wraps",
             "SDM Vol. 3C 26.2.1.2 and 26.2.1.3 (the last byte of each MSR area within the physical-address width; the count is 32 bits)",
             "bochs/cpu/vmx.cc BX_CPU_C::VMenterLoadCheckVmControls (REL_2_7_FINAL lines 880, 894, 935: Bit32u count * 16)",
             c => c.Program.Steps[c.Step] is VmxInstruction { Opcode: VmxOpcode.Vmlaunch or VmxOpcode.Vmresume, Cpl: 0 }

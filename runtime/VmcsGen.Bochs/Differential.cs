@@ -13,7 +13,8 @@ public sealed record Divergence(int Index, GuestProgram Program, int Step, Instr
     public GuestStep Instruction => Program.Steps[Step];
 
     public override string ToString() =>
-        $"program {Index}, step {Step} ({Instruction}): Bochs {Text(Bochs)}, SoftwareVmx {Text(Software)}" + (Deviation is null ? "" : $" [deviation {Deviation}]");
+        $"program {Index}, step {Step} ({Instruction}): Bochs {Text(Bochs)}, SoftwareVmx {Text(Software)}" +
+            (Deviation is null ? "" : $" [deviation {Deviation}]");
 
     /// <summary>An outcome, or "not run" when a VM exit had already ended the program on that side.</summary>
     public static string Text(InstructionOutcome? outcome) => outcome?.ToString() ?? "not run (a VM exit ended the program)";
@@ -39,7 +40,8 @@ public sealed class DifferentialRun(BochsRunner runner, VmxProfile software, Pro
     public ProgramGenerator Generator { get; } = generator;
 
     /// <summary>Programs 0..count-1 of <paramref name="seed"/>, on Bochs and on SoftwareVmx.</summary>
-    public DiffReport Run(int seed, int count, bool shrink = true, IProgress<int>? progress = null, CancellationToken cancellationToken = default, int first = 0)
+    public DiffReport Run(int seed, int count, bool shrink = true, IProgress<int>? progress = null, CancellationToken cancellationToken = default,
+        int first = 0)
     {
         var programs = Enumerable.Range(first, count).Select(i => Generator.Generate(seed, i)).ToList();
         var batch = Runner.Run(programs, progress, cancellationToken);
@@ -108,7 +110,8 @@ public sealed class DifferentialRun(BochsRunner runner, VmxProfile software, Pro
         {
             InstructionOutcomeKind.Succeed => bochs.Value == software.Value,
             InstructionOutcomeKind.FailValid => bochs.Error == software.Error || (uint)bochs.Error == InstructionRecord.ErrorNotReadable,
-            InstructionOutcomeKind.Exception => bochs.Vector == software.Vector && (bochs.Vector != InstructionOutcome.PF || bochs.ErrorCode == software.ErrorCode),
+            InstructionOutcomeKind.Exception => bochs.Vector == software.Vector
+                && (bochs.Vector != InstructionOutcome.PF || bochs.ErrorCode == software.ErrorCode),
             InstructionOutcomeKind.VmExit => bochs.ExitReason == software.ExitReason && bochs.ExitQualification == software.ExitQualification
                 && bochs.InstructionInformation == software.InstructionInformation,
             InstructionOutcomeKind.EntryFailure => bochs.ExitReason == software.ExitReason && bochs.ExitQualification == software.ExitQualification,

@@ -18,7 +18,8 @@ public static class GuestLayout
 
     // Variables shared by the runtime and the program code.
     internal const uint VarId = 0x13000, VarResume = 0x13008, VarFlags = 0x13010, VarValue = 0x13018, VarCont = 0x13020,
-        VarValue2 = 0x13028, VarExitTarget = 0x13030, VarInGuest = 0x13038, GdtDescriptor = 0x13040, Idt64Descriptor = 0x13050, Idt32Descriptor = 0x13060, VarExitInfo = 0x13080;
+        VarValue2 = 0x13028, VarExitTarget = 0x13030, VarInGuest = 0x13038, GdtDescriptor = 0x13040, Idt64Descriptor = 0x13050, Idt32Descriptor = 0x13060,
+            VarExitInfo = 0x13080;
 
     internal const uint Runtime32 = 0x14000, Runtime64 = 0x1A000;
 
@@ -104,6 +105,8 @@ public static class GuestLayout
     public static bool IsWritable(ulong address, int size) =>
         address >= DataStart && address + (ulong)size <= DataEnd && (address + (ulong)size <= NotPresentPage || address >= NotPresentPage + 0x1000);
 
-    /// <summary>Whether an 8-byte memory operand at <paramref name="address"/> is one a program may use (the data area, the not-present page included).</summary>
+    /// <summary>
+    /// Whether an 8-byte memory operand at <paramref name="address"/> is one a program may use (the data area, the not-present page included).
+    /// </summary>
     public static bool IsOperandAddress(ulong address) => address >= DataStart && address + 8 <= DataEnd;
 }

@@ -90,7 +90,8 @@ public sealed record EnterGuest : GuestStep
 /// VMWRITE's field-encoding register and its value. A memory operand is addressed through <see cref="MemoryBase"/> (the
 /// address loaded into that register, <c>[reg]</c>) or, when null, by an absolute displacement.
 /// </summary>
-public sealed record VmxInstruction(VmxOpcode Opcode, VmxOperand Operand = default, VmxOperand EncodingRegister = default, int Cpl = 0, Gpr? MemoryBase = null) : GuestStep
+public sealed record VmxInstruction(VmxOpcode Opcode, VmxOperand Operand = default, VmxOperand EncodingRegister = default, int Cpl = 0, Gpr? MemoryBase = null)
+    : GuestStep
 {
     public override bool IsRecorded => true;
 
@@ -180,7 +181,11 @@ public sealed record GuestProgram(GuestMode Mode, IReadOnlyList<GuestStep> Steps
                         throw new ArgumentException($"{where}: a memory operand must lie in the data area.");
                     }
 
-                    foreach (var r in new[] { x.HasOperand && !x.Operand.IsMemory ? x.Operand.Register : (Gpr?)null, x.HasEncoding ? x.EncodingRegister.Register : null, x.HasOperand && x.Operand.IsMemory ? x.MemoryBase : null })
+                    foreach (var r in new[]
+                    {
+                        x.HasOperand && !x.Operand.IsMemory ? x.Operand.Register : (Gpr?)null, x.HasEncoding ? x.EncodingRegister.Register : null,
+                        x.HasOperand && x.Operand.IsMemory ? x.MemoryBase : null,
+                    })
                     {
                         if (r is { } reg && ((int)reg >= registers || reg == Gpr.Rsp))
                         {
@@ -188,7 +193,8 @@ public sealed record GuestProgram(GuestMode Mode, IReadOnlyList<GuestStep> Steps
                         }
                     }
 
-                    if (x.HasEncoding && x.HasOperand && ((!x.Operand.IsMemory && x.Operand.Register == x.EncodingRegister.Register && x.Operand.Value != x.EncodingRegister.Value)
+                    if (x.HasEncoding && x.HasOperand
+                        && ((!x.Operand.IsMemory && x.Operand.Register == x.EncodingRegister.Register && x.Operand.Value != x.EncodingRegister.Value)
                         || (x.Operand.IsMemory && x.MemoryBase == x.EncodingRegister.Register)))
                     {
                         throw new ArgumentException($"{where}: one register cannot hold two different values.");

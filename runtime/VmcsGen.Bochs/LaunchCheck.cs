@@ -23,7 +23,9 @@ public sealed record LaunchReport(
 
     public ulong Qualification => Bochs.ExitQualification;
 
-    /// <summary>What KvmNested asserts on a VMX host: exit reason 10 (CPUID), qualification 0, L2's RIP at its CPUID (2 bytes); and SoftwareVmx accepts the VMCS too.</summary>
+    /// <summary>
+    /// What KvmNested asserts on a VMX host: exit reason 10 (CPUID), qualification 0, L2's RIP at its CPUID (2 bytes); and SoftwareVmx accepts the VMCS too.
+    /// </summary>
     public IReadOnlyList<string> Disagreements
     {
         get
@@ -93,7 +95,8 @@ public static class LaunchCheck
         const GuestMode mode = GuestMode.Protected32;
         var host = VmcsImage.Host(mode);
         var steps = VmcsImage.Enter(profile.Revision);
-        foreach (var (address, length) in new[] { (KvmNestedLaunch.PageDirectory, 0x1000), (KvmNestedLaunch.Gdt, 0x20), (KvmNestedLaunch.Tss, 0x68), (KvmNestedLaunch.L2Code, 16) })
+        foreach (var (address, length) in new[] { (KvmNestedLaunch.PageDirectory, 0x1000), (KvmNestedLaunch.Gdt, 0x20), (KvmNestedLaunch.Tss, 0x68),
+            (KvmNestedLaunch.L2Code, 16) })
         {
             steps.Add(new PhysicalBytes(address, launch.Memory.AsSpan((int)address, length).ToArray()));
         }

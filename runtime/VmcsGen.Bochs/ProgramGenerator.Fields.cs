@@ -12,7 +12,8 @@ public sealed partial class ProgramGenerator
         private void Vmread()
         {
             var encoding = VmxOperand.Reg(Register(), Encoding());
-            var destination = r.NextDouble() < 0.3 ? Operand8() : VmxOperand.Reg(Register(encoding.Register, avoid: r.NextDouble() < 0.9), 0x5A5A_5A5A_5A5A_5A5A);
+            var destination = r.NextDouble() < 0.3 ? Operand8() : VmxOperand.Reg(Register(encoding.Register, avoid: r.NextDouble() < 0.9),
+                0x5A5A_5A5A_5A5A_5A5A);
             if (!destination.IsMemory && destination.Register == encoding.Register)
             {
                 destination = VmxOperand.Reg(destination.Register, encoding.Value);

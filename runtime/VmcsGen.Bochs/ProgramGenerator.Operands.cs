@@ -65,7 +65,8 @@ public sealed partial class ProgramGenerator
             {
                 < 6 => g._known[r.Next(g._known.Length)],
                 6 => (ulong)r.Next(0, 0x8000), // any 15-bit value: reserved bits, gaps, odd (high) forms
-                7 => r.Next(6) switch { 0 => 0ul, 1 => 0x7FFFul, 2 => 0x8000ul, 3 => 0xFFFFul, 4 => 0xFFFF_FFFFul, _ => 0x1_0000_0000ul | g._known[r.Next(g._known.Length)] },
+                7 => r.Next(6) switch { 0 => 0ul, 1 => 0x7FFFul, 2 => 0x8000ul, 3 => 0xFFFFul, 4 => 0xFFFF_FFFFul,
+                    _ => 0x1_0000_0000ul | g._known[r.Next(g._known.Length)] },
                 8 => g._known[r.Next(g._known.Length)] | (1ul << r.Next(15, 64)),
                 _ => (ulong)(uint)r.Next() | ((ulong)(uint)r.Next() << 32),
             };

@@ -34,7 +34,8 @@ public sealed partial class ProgramGenerator
     {
         GuestShare = guestShare;
         _profile = profile ?? throw new ArgumentNullException(nameof(profile));
-        _known = Enumerable.Range(0, 0x8000).Select(e => (uint)e).Where(e => VmcsEncoding.IsWellFormed(e & ~1u) && VmcsFieldCatalog.AllKnown.Supports(e)).ToArray();
+        _known = Enumerable.Range(0, 0x8000).Select(e => (uint)e).Where(e => VmcsEncoding.IsWellFormed(e & ~1u)
+            && VmcsFieldCatalog.AllKnown.Supports(e)).ToArray();
         var size = (int)((profile.ReadMsr(VmxMsr.Basic) >> 32) & 0x1FFF);
         _regionSize = size is > 0 and <= 4096 ? size : 4096;
     }

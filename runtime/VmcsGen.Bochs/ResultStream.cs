@@ -9,7 +9,8 @@ namespace VmcsGen.Bochs;
 /// <summary>Parses the guest's port-0xE9 stream (docs/BOCHS-RUNNER.md) into records.</summary>
 internal static class ResultStream
 {
-    public static List<IReadOnlyList<InstructionRecord>> Parse(string output, IReadOnlyList<GuestProgram> programs, int first, int count, List<ImageBuilder.StepRef> steps)
+    public static List<IReadOnlyList<InstructionRecord>> Parse(string output, IReadOnlyList<GuestProgram> programs, int first, int count,
+        List<ImageBuilder.StepRef> steps)
     {
         var lines = output.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         var start = lines.FindIndex(l => l.EndsWith(ImageBuilder.Header, StringComparison.Ordinal));
@@ -41,7 +42,8 @@ internal static class ResultStream
                 case "P":
                     break;
                 case "F":
-                    throw new BochsException($"The guest faulted outside a program: vector {Hex(fields, 1)}, error 0x{Hex(fields, 2):X}, at 0x{Hex(fields, 3):X}.");
+                    throw new BochsException($"The guest faulted outside a program: vector {Hex(fields, 1)}, error 0x{Hex(fields, 2):X}, " +
+                        $"at 0x{Hex(fields, 3):X}.");
                 case "R" when fields.Length == 5:
                 case "X" when fields.Length == 4:
                 case "E" when fields.Length == 7:

@@ -14,10 +14,12 @@ namespace VmcsGen.Bochs;
 /// <param name="Bochs">How L1's run ended: exit 10 (the CPUID after an access that did not exit), 23, 25…</param>
 /// <param name="GuestRflags">L1's RFLAGS after the access (CF: VMfailInvalid, ZF: VMfailValid).</param>
 /// <param name="Mismatch">Why the access is not as the manifest says, or null.</param>
-/// <param name="Expected">The shadow VMCS's value after the access as the generated code and the manifest say (a read's value, or the field after a write).</param>
+/// <param name="Expected">The shadow VMCS's value after the access as the generated code and the manifest say (a read's value, or the field after a
+/// write).</param>
 /// <param name="Actual">What Bochs gave: the value L1 read (RSP after VMREAD), or the shadow field read back after the write.</param>
 public sealed record ShadowAccess(
-    VmcsFieldDescriptor Field, bool Write, bool ManifestShadows, bool OnCpu, InstructionOutcome Bochs, ulong GuestRflags, ulong Expected, ulong Actual, string? Mismatch)
+    VmcsFieldDescriptor Field, bool Write, bool ManifestShadows, bool OnCpu, InstructionOutcome Bochs, ulong GuestRflags, ulong Expected, ulong Actual,
+        string? Mismatch)
 {
     public bool AsManifest => Mismatch is null;
 
@@ -72,12 +74,17 @@ public static class ShadowCheck
         _ => ulong.MaxValue,
     };
 
-    /// <summary>Runs the check for a generated layout on Bochs as <paramref name="profile"/> (read from it with <see cref="BochsRunner.ReadProfile"/>).</summary>
+    /// <summary>
+    /// Runs the check for a generated layout on Bochs as <paramref name="profile"/> (read from it with <see cref="BochsRunner.ReadProfile"/>).
+    /// </summary>
     public static ShadowReport Run<TLayout, TControls>(BochsRunner runner, VmxProfile profile, IProgress<int>? progress = null)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct => Run<TLayout, TControls>(runner, profile, progress, tamper: null);
 
-    /// <summary>As <see cref="Run{TLayout, TControls}(BochsRunner, VmxProfile, IProgress{int})"/>; <paramref name="tamper"/> may change the generated bitmaps before they are installed (tests: the check must notice).</summary>
+    /// <summary>
+    /// As <see cref="Run{TLayout, TControls}(BochsRunner, VmxProfile, IProgress{int})"/>; <paramref name="tamper"/> may change the generated bitmaps before
+    /// they are installed (tests: the check must notice).
+    /// </summary>
     internal static ShadowReport Run<TLayout, TControls>(BochsRunner runner, VmxProfile profile, IProgress<int>? progress, Action<byte[], byte[]>? tamper)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
@@ -111,7 +118,8 @@ public static class ShadowCheck
         var copied = TLayout.CopyVmcs12ToShadow(ref recorder, vmcs12, features);
         if (!copied.IsSuccess)
         {
-            throw new BochsException($"{TLayout.Name}: the generated CopyVmcs12ToShadow failed on this CPU's field set ({copied}) after {recorder.Writes.Count} VMWRITEs; the last was refused");
+            throw new BochsException($"{TLayout.Name}: the generated CopyVmcs12ToShadow failed on this CPU's field set ({copied}) after " +
+                $"{recorder.Writes.Count} VMWRITEs; the last was refused");
         }
 
         var shadow = new Dictionary<uint, ulong>();
@@ -242,10 +250,12 @@ public static class ShadowCheck
 
     /// <summary>What the manifest says: shadow-rw fields are shadowed both ways, shadow-ro fields on VMREAD, when their feature is on.</summary>
     private static bool ManifestShadows(VmcsFieldDescriptor f, bool write, ulong features) =>
-        (f.FeatureMask == 0 || (features & f.FeatureMask) != 0) && (write ? f.Class == FieldClass.ShadowRw : f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo);
+        (f.FeatureMask == 0 || (features & f.FeatureMask) != 0)
+            && (write ? f.Class == FieldClass.ShadowRw : f.Class is FieldClass.ShadowRw or FieldClass.ShadowRo);
 
     private static ShadowAccess Judge(
-        VmcsFieldDescriptor f, bool write, ulong features, Dictionary<uint, ulong> shadow, VmxProfile profile, InstructionOutcome outcome, ulong rsp, ulong rflags,
+        VmcsFieldDescriptor f, bool write, ulong features, Dictionary<uint, ulong> shadow, VmxProfile profile, InstructionOutcome outcome, ulong rsp,
+            ulong rflags,
         InstructionRecord? readBack)
     {
         var shadows = ManifestShadows(f, write, features);
@@ -283,7 +293,8 @@ public static class ShadowCheck
             }
             else if (actual != expected)
             {
-                mismatch = write ? $"the shadow holds 0x{actual:X} after L1 wrote 0x{expected:X}" : $"L1 read 0x{actual:X}; the generated copy put 0x{expected:X} there";
+                mismatch = write ? $"the shadow holds 0x{actual:X} after L1 wrote 0x{expected:X}" : $"L1 read 0x{actual:X}; " +
+                    $"the generated copy put 0x{expected:X} there";
             }
         }
 
@@ -292,7 +303,8 @@ public static class ShadowCheck
 
     private static string Describe(InstructionOutcome outcome, ulong rflags, ulong rsp) =>
         VmcsImage.IsExit(outcome, 10)
-            ? (rflags & 0x41) != 0 ? $"no exit, the shadow access failed ({((rflags & 1) != 0 ? "VMfailInvalid" : "VMfailValid")})" : $"no exit, the shadow gave 0x{rsp:X}"
+            ? (rflags & 0x41) != 0 ? $"no exit, the shadow access failed ({((rflags & 1) != 0 ? "VMfailInvalid" : "VMfailValid")})" : "no exit, " +
+                $"the shadow gave 0x{rsp:X}"
             : VmcsImage.Describe(outcome);
 
     /// <summary>An <see cref="IVmcs"/> that records the generated copy loop's VMWRITEs; a field the CPU lacks is VMfailValid(12), as on the CPU.</summary>

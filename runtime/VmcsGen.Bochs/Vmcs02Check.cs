@@ -10,12 +10,14 @@ public sealed record Vmcs02Entry(string Label, IReadOnlyList<(uint Encoding, ulo
 
 /// <summary>How one vmcs02 fared on Bochs and on SoftwareVmx configured as Bochs' CPU.</summary>
 /// <param name="Entry">The vmcs02.</param>
-/// <param name="Bochs">VMLAUNCH on Bochs: a VM exit (the entry passed every check Bochs makes and L2 ran until its first exit), a VMfail or a VM-entry failure.</param>
+/// <param name="Bochs">VMLAUNCH on Bochs: a VM exit (the entry passed every check Bochs makes and L2 ran until its first exit), a VMfail or a VM-entry
+/// failure.</param>
 /// <param name="GuestRip">L2's RIP at the VM exit.</param>
 /// <param name="Software">VMLAUNCH of the same fields on SoftwareVmx (VMsucceed: its entry checks pass).</param>
 /// <param name="Refused">Fields Bochs has not (VMWRITE refused); left out on both sides.</param>
 /// <param name="Disagreement">Why the two disagree, or null.</param>
-public sealed record Vmcs02Result(Vmcs02Entry Entry, InstructionOutcome Bochs, ulong GuestRip, InstructionOutcome Software, IReadOnlyList<uint> Refused, string? Disagreement)
+public sealed record Vmcs02Result(Vmcs02Entry Entry, InstructionOutcome Bochs, ulong GuestRip, InstructionOutcome Software, IReadOnlyList<uint> Refused,
+    string? Disagreement)
 {
     /// <summary>Bochs entered L2 (no VMfail, no VM-entry failure) and L2 ran to a VM exit.</summary>
     public bool Accepted => Bochs.Kind == InstructionOutcomeKind.VmExit;

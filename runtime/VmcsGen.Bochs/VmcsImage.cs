@@ -62,7 +62,8 @@ public static class VmcsImage
     public static VmxInstruction Vmptrld(ulong pointerOperand) => new(VmxOpcode.Vmptrld, VmxOperand.Mem(pointerOperand));
 
     /// <summary>VMWRITE of <paramref name="value"/> (RAX) to <paramref name="encoding"/> (RCX).</summary>
-    public static VmxInstruction Vmwrite(uint encoding, ulong value) => new(VmxOpcode.Vmwrite, VmxOperand.Reg(Gpr.Rax, value), VmxOperand.Reg(Gpr.Rcx, encoding));
+    public static VmxInstruction Vmwrite(uint encoding, ulong value) => new(VmxOpcode.Vmwrite, VmxOperand.Reg(Gpr.Rax, value),
+        VmxOperand.Reg(Gpr.Rcx, encoding));
 
     /// <summary>VMREAD of <paramref name="encoding"/> (RCX) into RAX: the record's value.</summary>
     public static VmxInstruction Vmread(uint encoding) => new(VmxOpcode.Vmread, VmxOperand.Reg(Gpr.Rax), VmxOperand.Reg(Gpr.Rcx, encoding));
@@ -83,7 +84,9 @@ public static class VmcsImage
         }
     }
 
-    /// <summary>The runner's host state for <paramref name="mode"/> (VM exits return to it) and, for a 64-bit host, nothing else: the caller sets VM-exit control bit 9.</summary>
+    /// <summary>
+    /// The runner's host state for <paramref name="mode"/> (VM exits return to it) and, for a 64-bit host, nothing else: the caller sets VM-exit control bit 9.
+    /// </summary>
     public static IReadOnlyDictionary<uint, ulong> Host(GuestMode mode) => GuestLayout.HostState(mode);
 
     /// <summary>

@@ -9,7 +9,9 @@ public sealed partial class VmxCapabilities
     /// <summary>Every IA32_VMX_* capability MSR (0x480 to 0x492).</summary>
     public static IReadOnlyList<uint> CapabilityMsrs { get; } = Enumerable.Range(0x480, 0x13).Select(i => (uint)i).ToArray();
 
-    /// <summary>KVM_CAP_NESTED_STATE of kvm_intel: <c>vmx_get_nested_state(NULL)</c> = 128 + sizeof(struct kvm_vmx_nested_state_data), whatever <c>nested</c> is.</summary>
+    /// <summary>
+    /// KVM_CAP_NESTED_STATE of kvm_intel: <c>vmx_get_nested_state(NULL)</c> = 128 + sizeof(struct kvm_vmx_nested_state_data), whatever <c>nested</c> is.
+    /// </summary>
     public const int KvmIntelNestedStateSize = KvmNestedState.HeaderSize + (2 * KvmNestedState.Vmcs12Size);
 
     /// <summary>KVM_CAP_NESTED_STATE of kvm_amd: <c>svm_get_nested_state(NULL)</c> = 128 + KVM_STATE_NESTED_SVM_VMCB_SIZE.</summary>

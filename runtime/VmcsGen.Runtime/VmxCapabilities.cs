@@ -120,7 +120,9 @@ public sealed partial class VmxCapabilities
     /// <summary>Highest index (bits 9:1 of an encoding) of any field, from IA32_VMX_VMCS_ENUM bits 9:1.</summary>
     public uint HighestFieldIndex => (uint)((VmcsEnum >> 1) & 0x1FF);
 
-    /// <summary>APIC virtualization as KVM's <c>enable_apicv</c> needs it: APIC-register virtualization, virtual-interrupt delivery, posted interrupts.</summary>
+    /// <summary>
+    /// APIC virtualization as KVM's <c>enable_apicv</c> needs it: APIC-register virtualization, virtual-interrupt delivery, posted interrupts.
+    /// </summary>
     public bool HasApicv =>
         MayBeOne(VmxControl.SecondaryProcessorBased, SecondaryApicRegisterVirtualization | SecondaryVirtualInterruptDelivery)
         && MayBeOne(VmxControl.PinBased, PinPostedInterrupts);

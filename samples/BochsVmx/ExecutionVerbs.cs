@@ -117,13 +117,15 @@ public static class ExecutionVerbs
         }
         else
         {
-            Console.WriteLine($"{layout.ManifestFile} on Bochs {runner.Options.CpuModel}: L1 in VMX non-root operation with the generated bitmaps and a shadow VMCS filled by the generated copy loop ({report.ShadowWrites} VMWRITEs)");
+            Console.WriteLine($"{layout.ManifestFile} on Bochs {runner.Options.CpuModel}: L1 in VMX non-root operation with the generated bitmaps and a " +
+                $"shadow VMCS filled by the generated copy loop ({report.ShadowWrites} VMWRITEs)");
             Console.WriteLine($"{"field",-34} {"encoding",-8} {"class",-10} {"VMREAD",-28} {"VMWRITE",-28} ok");
             foreach (var group in report.Accesses.GroupBy(a => a.Field.Encoding))
             {
                 var read = group.First(a => !a.Write);
                 var write = group.First(a => a.Write);
-                Console.WriteLine($"{Cut(read.Field.Name, 34),-34} 0x{read.Field.Encoding:X4}   {ClassName(read.Field.Class),-10} {Cut(read.Observed, 28),-28} {Cut(write.Observed, 28),-28} {(read.AsManifest && write.AsManifest ? "yes" : "NO")}");
+                Console.WriteLine($"{Cut(read.Field.Name, 34),-34} 0x{read.Field.Encoding:X4}   {ClassName(read.Field.Class),-10} " +
+                    $"{Cut(read.Observed, 28),-28} {Cut(write.Observed, 28),-28} {(read.AsManifest && write.AsManifest ? "yes" : "NO")}");
             }
 
             foreach (var m in report.Mismatches)
@@ -131,7 +133,8 @@ public static class ExecutionVerbs
                 Console.WriteLine($"mismatch: {m.Field.Name} {(m.Write ? "VMWRITE" : "VMREAD")}: {m.Mismatch}");
             }
 
-            Console.WriteLine($"{report.Fields} fields, {report.AsManifest} as the manifest says, {report.Mismatches.Count} mismatching accesses ({report.Boots} boots, {report.Elapsed.TotalSeconds:0.0} s)");
+            Console.WriteLine($"{report.Fields} fields, {report.AsManifest} as the manifest says, {report.Mismatches.Count} mismatching accesses " +
+                $"({report.Boots} boots, {report.Elapsed.TotalSeconds:0.0} s)");
         }
 
         return report.Mismatches.Count == 0 ? 0 : 1;
@@ -194,15 +197,18 @@ public static class ExecutionVerbs
     // ---- vmcs02 (4b) ---------------------------------------------------------------------------------------------------
 
     /// <summary>vmcs02 of a workload's entries, as written and with a valid L2 state (<see cref="ValidL2State"/>), on Bochs and SoftwareVmx.</summary>
-    public static IReadOnlyList<Vmcs02Result> Vmcs02Results(BochsRunner runner, VmxProfile profile, LayoutHandle layout, Workload workload, int entries, int seed)
+    public static IReadOnlyList<Vmcs02Result> Vmcs02Results(BochsRunner runner, VmxProfile profile, LayoutHandle layout, Workload workload, int entries,
+        int seed)
     {
         var names = Simulator.FieldNames(Layouts);
         Simulator.Validate(workload, names);
         // A workload that never exits to L1 (per-iteration 0, no exit weights) has only its VMLAUNCH.
         var trace = workload.PerIteration == 0 || workload.Exits.Sum(e => e.Weight) == 0 ? [] : Simulator.Trace(workload, names, entries - 1, seed);
         var all = new List<Vmcs02Entry>();
-        all.AddRange(CallWithLayout<List<Vmcs02Entry>>(typeof(Vmcs02Workload), layout, nameof(Vmcs02Workload.Collect), workload, names, trace, null, "as written:"));
-        all.AddRange(CallWithLayout<List<Vmcs02Entry>>(typeof(Vmcs02Workload), layout, nameof(Vmcs02Workload.Collect), workload, names, trace, ValidL2State.For(profile.Capabilities), "valid L2:"));
+        all.AddRange(CallWithLayout<List<Vmcs02Entry>>(typeof(Vmcs02Workload), layout, nameof(Vmcs02Workload.Collect), workload, names, trace, null,
+            "as written:"));
+        all.AddRange(CallWithLayout<List<Vmcs02Entry>>(typeof(Vmcs02Workload), layout, nameof(Vmcs02Workload.Collect), workload, names, trace,
+            ValidL2State.For(profile.Capabilities), "valid L2:"));
         return Vmcs02Check.Run(runner, profile, all);
     }
 
@@ -242,11 +248,14 @@ public static class ExecutionVerbs
         }
         else
         {
-            Console.WriteLine($"{workload.Name} on {layout.ManifestFile}: vmcs02 after each nested entry on SoftwareVmx, loaded into Bochs {runner.Options.CpuModel} and VMLAUNCHed (host state the runner's)");
+            Console.WriteLine($"{workload.Name} on {layout.ManifestFile}: vmcs02 after each nested entry on SoftwareVmx, " +
+                $"loaded into Bochs {runner.Options.CpuModel} and VMLAUNCHed (host state the runner's)");
             Console.WriteLine($"{"entry",-26} {"Bochs",-28} {"L2 exit RIP",-20} {"SoftwareVmx",-22} agree");
             foreach (var r in results)
             {
-                Console.WriteLine($"{Cut(r.Entry.Label, 26),-26} {Cut(VmcsImage.Describe(r.Bochs), 28),-28} {(r.Accepted ? "0x" + r.GuestRip.ToString("X", CultureInfo.InvariantCulture) : "-"),-20} {Cut(VmcsImage.Describe(r.Software), 22),-22} {(r.Disagreement is null ? "yes" : "NO")}");
+                Console.WriteLine($"{Cut(r.Entry.Label, 26),-26} {Cut(VmcsImage.Describe(r.Bochs), 28),-28} " +
+                    $"{(r.Accepted ? "0x" + r.GuestRip.ToString("X", CultureInfo.InvariantCulture) : "-"),-20} {Cut(VmcsImage.Describe(r.Software), 22),-22} " +
+                    $"{(r.Disagreement is null ? "yes" : "NO")}");
             }
 
             foreach (var r in results.Where(r => r.Software.Rule is not null).GroupBy(r => r.Software.Rule).Select(g => g.First()))
@@ -261,10 +270,12 @@ public static class ExecutionVerbs
                 var index = results.ToList().IndexOf(d);
                 var changed = index == 0 ? [] : d.Entry.Fields.Except(results[index - 1].Entry.Fields)
                     .Select(f => $"{fieldNames.GetValueOrDefault(f.Encoding, $"0x{f.Encoding:X4}")}=0x{f.Value:X}").ToList();
-                Console.WriteLine($"disagreement: {d.Entry.Label}: {d.Disagreement}{(changed.Count > 0 ? $" (changed since the entry before: {string.Join(", ", changed)})" : "")}");
+                Console.WriteLine($"disagreement: {d.Entry.Label}: " +
+                    $"{d.Disagreement}{(changed.Count > 0 ? $" (changed since the entry before: {string.Join(", ", changed)})" : "")}");
             }
 
-            Console.WriteLine($"{results.Count} entries, {results.Count(r => r.Accepted)} accepted by Bochs (L2 ran to a VM exit), {disagreements.Count} disagreements");
+            Console.WriteLine($"{results.Count} entries, {results.Count(r => r.Accepted)} accepted by Bochs (L2 ran to a VM exit), " +
+                $"{disagreements.Count} disagreements");
         }
 
         return disagreements.Count == 0 ? 0 : 1;
@@ -296,7 +307,8 @@ public static class ExecutionVerbs
         }
         else
         {
-            Console.WriteLine($"KvmNested's vmcs12 (generated Vmcs12, built for Bochs' capabilities) loaded field by field into a Bochs VMCS: {report.Loaded} fields, host state the runner's");
+            Console.WriteLine("KvmNested's vmcs12 (generated Vmcs12, built for Bochs' capabilities) loaded field by field into a Bochs VMCS: " +
+                $"{report.Loaded} fields, host state the runner's");
             if (report.Refused.Count > 0)
             {
                 Console.WriteLine($"  not on this CPU (VMWRITE refused): {string.Join(", ", report.Refused.Select(r => r.Name))}");
@@ -305,7 +317,8 @@ public static class ExecutionVerbs
             Console.WriteLine($"{"",-22} {"Bochs",-20} expected");
             Console.WriteLine($"{"exit reason",-22} {report.ExitReason,-20} 10 (CPUID)");
             Console.WriteLine($"{"qualification",-22} {"0x" + report.Qualification.ToString("X", CultureInfo.InvariantCulture),-20} 0x0");
-            Console.WriteLine($"{"guest RIP",-22} {"0x" + report.GuestRip.ToString("X", CultureInfo.InvariantCulture),-20} 0x{report.ExpectedRip:X} (L2's cpuid)");
+            Console.WriteLine($"{"guest RIP",-22} {"0x" + report.GuestRip.ToString("X", CultureInfo.InvariantCulture),-20} 0x{report.ExpectedRip:X} " +
+                "(L2's cpuid)");
             Console.WriteLine($"{"instruction length",-22} {report.InstructionLength,-20} 2");
             Console.WriteLine($"{"SoftwareVmx VMLAUNCH",-22} {VmcsImage.Describe(report.Software),-20} VMsucceed (enters L2)");
             foreach (var d in disagreements)

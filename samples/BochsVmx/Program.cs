@@ -22,7 +22,8 @@ try
     {
         "diff" => Diff(options),
         "msrs" => Msrs(options),
-        _ => throw new UsageException(verb.Length == 0 ? "missing verb (diff, msrs, shadow, vmcs02, launch)" : $"unknown verb '{verb}' (diff, msrs, shadow, vmcs02, launch)"),
+        _ => throw new UsageException(verb.Length == 0 ? "missing verb (diff, msrs, shadow, vmcs02, launch)" : $"unknown verb '{verb}' (diff, msrs, shadow, " +
+            "vmcs02, launch)"),
     };
 }
 catch (UsageException e)
@@ -54,7 +55,8 @@ static int Msrs(Options options)
         return 0;
     }
 
-    Console.WriteLine($"Bochs {runner.Options.CpuModel}: VMCS revision 0x{profile.Revision:X}, MAXPHYADDR {profile.PhysicalAddressWidth}, {profile.Catalog.Count} VMCS fields");
+    Console.WriteLine($"Bochs {runner.Options.CpuModel}: VMCS revision 0x{profile.Revision:X}, MAXPHYADDR {profile.PhysicalAddressWidth}, " +
+        $"{profile.Catalog.Count} VMCS fields");
     foreach (var (index, value) in profile.Msrs.OrderBy(p => p.Key))
     {
         Console.WriteLine($"  0x{index:X3}  0x{value:X16}");

@@ -23,7 +23,9 @@ public static class Vmcs02Workload
             .Concat(Directory.Exists(directory) ? Directory.EnumerateDirectories(directory).Select(d => Path.Combine(d, name + ".workload")) : [])
             .Append(name);
         var path = candidates.FirstOrDefault(File.Exists) ?? throw new ExecutionUsageException(
-            $"--workload {name}: neither a shipped workload ({string.Join(", ", Directory.Exists(directory) ? Directory.EnumerateFiles(directory, "*.workload", SearchOption.AllDirectories).Select(Path.GetFileNameWithoutExtension).Order() : [])}) nor a file");
+            $"--workload {name}: neither a shipped workload ({string.Join(", ", Directory.Exists(directory)
+                ? Directory.EnumerateFiles(directory, "*.workload", SearchOption.AllDirectories).Select(Path.GetFileNameWithoutExtension).Order()
+                : [])}) nor a file");
         return WorkloadParser.Load(path);
     }
 
@@ -31,7 +33,8 @@ public static class Vmcs02Workload
     /// vmcs02 after the VMLAUNCH and each of <paramref name="trace"/>'s VMRESUMEs. <paramref name="valid"/>, when given, is
     /// written by L1 into vmcs12 after the workload's setup and before VMLAUNCH (<see cref="ValidL2State"/>).
     /// </summary>
-    public static List<Vmcs02Entry> Collect<TLayout, TControls>(Workload workload, IReadOnlyDictionary<string, uint> names, Round[] trace, IReadOnlyList<(uint Encoding, ulong Value)>? valid, string label)
+    public static List<Vmcs02Entry> Collect<TLayout, TControls>(Workload workload, IReadOnlyDictionary<string, uint> names, Round[] trace,
+        IReadOnlyList<(uint Encoding, ulong Value)>? valid, string label)
         where TLayout : IVmcsLayout<TControls>
         where TControls : struct
     {

@@ -29,7 +29,8 @@ public static class KvmNestedSample
             using var vcpu = vm.CreateVcpu(0);
             var launch = KvmNestedLaunch.Build(caps, kvm.GetSupportedCpuid());
             launch.Apply(vm, vcpu, memory);
-            output.WriteLine($"L2 launched from a generated vmcs12: guest RIP 0x{launch.State.Vmcs12!.Value.GuestRip:X} (cpuid; hlt), L1's handler at 0x{KvmNestedLaunch.L1Code:X}");
+            output.WriteLine($"L2 launched from a generated vmcs12: guest RIP 0x{launch.State.Vmcs12!.Value.GuestRip:X} (cpuid; hlt), " +
+                $"L1's handler at 0x{KvmNestedLaunch.L1Code:X}");
 
             for (var runs = 1; runs <= 16; runs++)
             {
@@ -40,12 +41,15 @@ public static class KvmNestedSample
                     var state = vcpu.GetNestedState();
                     if (state.Vmcs12 is not { } vmcs12)
                     {
-                        error.WriteLine($"KvmNested: KVM_GET_NESTED_STATE returned no vmcs12 (flags {state.Flags}, {state.Size} bytes, vmxon_pa 0x{state.VmxonPa:X}) after L1's handler ran");
+                        error.WriteLine($"KvmNested: KVM_GET_NESTED_STATE returned no vmcs12 (flags {state.Flags}, {state.Size} bytes, " +
+                            $"vmxon_pa 0x{state.VmxonPa:X}) after L1's handler ran");
                         return 1;
                     }
 
-                    output.WriteLine($"L1 got the nested VM exit: reason {vmcs12.VmExitReason & 0xFFFF} (10 = CPUID), qualification 0x{vmcs12.ExitQualification:X}, " +
-                        $"instruction length {vmcs12.VmExitInstructionLen}, L2's RIP 0x{vmcs12.GuestRip:X}; nested state flags {state.Flags}, {state.Size} bytes");
+                    output.WriteLine($"L1 got the nested VM exit: reason {vmcs12.VmExitReason & 0xFFFF} (10 = CPUID), " +
+                        $"qualification 0x{vmcs12.ExitQualification:X}, " +
+                        $"instruction length {vmcs12.VmExitInstructionLen}, L2's RIP 0x{vmcs12.GuestRip:X}; nested state flags {state.Flags}, " +
+                            $"{state.Size} bytes");
                     return 0;
                 }
 

@@ -66,7 +66,8 @@ using (kvm)
     try
     {
         var state = vcpu.GetNestedState();
-        Console.WriteLine($"vCPU 0 nested state: {state.Size} bytes, flags {state.Flags}, vmxon_pa 0x{state.VmxonPa:X}, vmcs12_pa 0x{state.Vmcs12Pa:X}, vmcs12 {(state.Vmcs12 is null ? "absent" : "present")}");
+        Console.WriteLine($"vCPU 0 nested state: {state.Size} bytes, flags {state.Flags}, vmxon_pa 0x{state.VmxonPa:X}, vmcs12_pa 0x{state.Vmcs12Pa:X}, " +
+            $"vmcs12 {(state.Vmcs12 is null ? "absent" : "present")}");
     }
     catch (KvmUnavailableException e)
     {

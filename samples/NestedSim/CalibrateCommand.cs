@@ -99,7 +99,8 @@ public static class CalibrateCommand
             {
                 if (first.Cycles != value.Cycles)
                 {
-                    throw new FormatException($"{value.Origin}: error: {test} ({side}) is {value.Cycles.ToString(CultureInfo.InvariantCulture)} here but {first.Cycles.ToString(CultureInfo.InvariantCulture)} at {first.Origin}");
+                    throw new FormatException($"{value.Origin}: error: {test} ({side}) is {value.Cycles.ToString(CultureInfo.InvariantCulture)} here but " +
+                        $"{first.Cycles.ToString(CultureInfo.InvariantCulture)} at {first.Origin}");
                 }
 
                 continue;
@@ -114,17 +115,20 @@ public static class CalibrateCommand
             var workload = workloads[test];
             if (workload.PerIteration == 0)
             {
-                throw new FormatException($"{value.Origin}: error: {test} never exits to L1 in the model (per-iteration 0), so it says nothing about nested costs; leave it out (--only)");
+                throw new FormatException($"{value.Origin}: error: {test} never exits to L1 in the model (per-iteration 0), so it says nothing about nested " +
+                    "costs; leave it out (--only)");
             }
 
             if (side == "single-level")
             {
                 if (workload.Exits.Any(e => e.Steps.Any(s => s.Kind == StepKind.Event)))
                 {
-                    throw new FormatException($"{value.Origin}: error: single-level {test} goes to the VMM's userspace; only in-kernel tests pin hardware-exit");
+                    throw new FormatException($"{value.Origin}: error: single-level {test} goes to the VMM's userspace; " +
+                        "only in-kernel tests pin hardware-exit");
                 }
 
-                points.Add(new CalibrationPoint($"{test} (single-level)", new Dictionary<string, double> { ["hardware-exit"] = workload.PerIteration }, value.Cycles, value.Origin));
+                points.Add(new CalibrationPoint($"{test} (single-level)", new Dictionary<string, double> { ["hardware-exit"] = workload.PerIteration },
+                    value.Cycles, value.Origin));
                 continue;
             }
 

@@ -41,7 +41,8 @@ public static class Calibrator
         }
 
         var terms = CostModel.Terms;
-        var fit = (free ?? terms.Where(t => t.Uncertain && points.Any(p => p.Units.GetValueOrDefault(t.Name) != 0)).Select(t => t.Name).ToList()).ToHashSet(StringComparer.Ordinal);
+        var fit = (free ?? terms.Where(t => t.Uncertain && points.Any(p => p.Units.GetValueOrDefault(t.Name) != 0)).Select(t => t.Name).ToList())
+            .ToHashSet(StringComparer.Ordinal);
         var index = terms.Select((t, i) => (t, i)).ToDictionary(x => x.t.Name, x => x.i, StringComparer.Ordinal);
         var x = terms.Select(t => start[t.Name]).ToArray();
         var a = points.Select(p => terms.Select(t => p.Units.GetValueOrDefault(t.Name)).ToArray()).ToArray();

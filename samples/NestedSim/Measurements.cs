@@ -96,7 +96,8 @@ public static class Measurements
         var value = Number(path, line, cycles, "cycles");
         if (result.TryGetValue(test, out var first) && first.Cycles != value)
         {
-            throw new FormatException(LineFormatException.Format(path, line, 1, $"test '{test}' measured twice with different results ({first.Cycles} at {first.Origin}, {value} here)"));
+            throw new FormatException(LineFormatException.Format(path, line, 1, $"test '{test}' measured twice with different results ({first.Cycles} at " +
+                $"{first.Origin}, {value} here)"));
         }
 
         result[test] = new Measured(value, $"{path}({line})");
@@ -106,7 +107,8 @@ public static class Measurements
     {
         if (!knownTests.Contains(test))
         {
-            throw new FormatException(LineFormatException.Format(path, line, 1, $"unknown test '{CostModel.Truncate(test)}'; the vmexit suite has: {string.Join(", ", knownTests.Order(StringComparer.Ordinal))}"));
+            throw new FormatException(LineFormatException.Format(path, line, 1, $"unknown test '{CostModel.Truncate(test)}'; the vmexit suite has: " +
+                $"{string.Join(", ", knownTests.Order(StringComparer.Ordinal))}"));
         }
     }
 
@@ -114,7 +116,8 @@ public static class Measurements
     {
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || double.IsInfinity(value))
         {
-            throw new FormatException(LineFormatException.Format(path, line, 1, $"{what} must be a positive number of cycles, got '{CostModel.Truncate(text)}'"));
+            throw new FormatException(LineFormatException.Format(path, line, 1, $"{what} must be a positive number of cycles, " +
+                $"got '{CostModel.Truncate(text)}'"));
         }
 
         return value;

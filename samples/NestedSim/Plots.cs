@@ -94,7 +94,8 @@ public static class Plots
             plot.Axes.SetLimitsY(bottom, top + (top - bottom) * 0.08);
             plot.Axes.SetLimitsX(-0.6, labels.Count - 0.4);
             var last = steps.LastOrDefault(s => s.Strategy.Name == "kvm") ?? steps[^1];
-            plot.Title($"{result.Workload.Name}: {Signed(last.CyclesPerRound - steps[0].CyclesPerRound)} ({Percent(steps[0].CyclesPerRound, last.CyclesPerRound)})", 14);
+            plot.Title($"{result.Workload.Name}: {Signed(last.CyclesPerRound - steps[0].CyclesPerRound)} " +
+                $"({Percent(steps[0].CyclesPerRound, last.CyclesPerRound)})", 14);
             plot.YLabel(bottom > 0 ? $"modelled cycles per round trip (axis from {N(bottom)})" : "modelled cycles per round trip", 12);
             plot.XLabel("strategy (the 2019 ladder)", 12);
             plots.Add(plot);
@@ -147,14 +148,16 @@ public static class Plots
         modelled.LegendText = "modelled change";
         if (!withoutPublished)
         {
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"published ± {band.ToString("0.#", CultureInfo.InvariantCulture)} points (the suite test's bound)", FillColor = Band });
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"published ± {band.ToString("0.#", CultureInfo.InvariantCulture)} points (the suite " +
+                "test's bound)", FillColor = Band });
         }
 
         plot.ShowLegend(Alignment.UpperRight);
         plot.Axes.Bottom.SetTicks(xs, shown.Select(t => t.Name).ToArray());
         Rotate(plot);
         plot.Axes.SetLimitsX(-0.6, shown.Count - 0.4);
-        var values = shown.Select(t => t.Change * 100).Concat(shown.Where(t => t.Published is not null).SelectMany(t => new[] { t.Published!.Change * 100 - band, t.Published.Change * 100 + band })).DefaultIfEmpty(0).ToList();
+        var values = shown.Select(t => t.Change * 100).Concat(shown.Where(t => t.Published is not null).SelectMany(t =>
+            new[] { t.Published!.Change * 100 - band, t.Published.Change * 100 + band })).DefaultIfEmpty(0).ToList();
         var (low, high) = (Math.Min(0, values.Min()), Math.Max(0, values.Max()));
         plot.Axes.SetLimitsY(low - (high - low) * 0.1 - 0.5, high + (high - low) * 0.1 + 0.5);
         plot.Add.HorizontalLine(0, 1, Published.WithAlpha(0.4), LinePattern.Dashed);
@@ -219,7 +222,8 @@ public static class Plots
         }
 
         fields.Axes.Left.TickLabelStyle.FontSize = 10;
-        fields.Title($"{changes.Count} largest of {advice.Changes.Count} field changes" + (required > 0 ? $" ({required} required, not shown)" : string.Empty), 13);
+        fields.Title($"{changes.Count} largest of {advice.Changes.Count} field changes" + (required > 0 ? $" ({required} required, not shown)" : string.Empty),
+            13);
         fields.XLabel("cycles per round trip saved by the change alone", 12);
 
         var figure = Figure([workloads, fields]);
@@ -238,7 +242,8 @@ public static class Plots
         var bars = points.Select((r, i) =>
         {
             var residual = (r.Modelled - r.Point.Measured) / r.Point.Measured * 100;
-            return new Bar { Position = i, Value = residual, FillColor = residual >= 0 ? Added : Counted, Label = residual.ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture) };
+            return new Bar { Position = i, Value = residual, FillColor = residual >= 0 ? Added : Counted, Label = residual.ToString("+0.00;-0.00;0.00",
+                CultureInfo.InvariantCulture) };
         }).ToArray();
         var barPlot = plot.Add.Bars(bars);
         barPlot.ValueLabelStyle.FontSize = 11;
@@ -248,7 +253,8 @@ public static class Plots
         var extent = Math.Max(0.5, bars.Select(b => Math.Abs(b.Value)).DefaultIfEmpty(0).Max());
         plot.Axes.SetLimitsY(-extent * 1.3, extent * 1.3);
         plot.Axes.SetLimitsX(-0.6, points.Count - 0.4);
-        plot.Title($"calibrate: {points.Count} points, RMS relative error {(result.RmsRelativeError * 100).ToString("0.00", CultureInfo.InvariantCulture)} %", 16);
+        plot.Title($"calibrate: {points.Count} points, RMS relative error {(result.RmsRelativeError * 100).ToString("0.00", CultureInfo.InvariantCulture)} %",
+            16);
         plot.YLabel("residual: (modelled − measured) / measured (%)", 13);
         plot.XLabel("measured point (test and side)", 13);
         return new Multiplot(plot);
@@ -274,7 +280,8 @@ public static class Plots
             }
             else
             {
-                using var surface = SKSurface.Create(new SKImageInfo(width, height)) ?? throw new IOException($"--plot {path}: SkiaSharp could not make a {width}×{height} surface");
+                using var surface = SKSurface.Create(new SKImageInfo(width, height)) ?? throw new IOException(
+                    $"--plot {path}: SkiaSharp could not make a {width}×{height} surface");
                 surface.Canvas.Clear(SKColors.White);
                 figure.Render(surface.Canvas, new PixelRect(0, width, height, 0));
                 using var image = surface.Snapshot();

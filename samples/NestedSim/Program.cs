@@ -106,7 +106,8 @@ public static class Program
             System.Console.WriteLine("suites: " + string.Join(", ", Suite.Names().Select(s => $"{s} ({Suite.Load(s).Count} tests)")));
             System.Console.WriteLine("strategies: " + string.Join(", ", strategies.Select(s => s.Name)));
             System.Console.WriteLine("manifests: " + string.Join(", ", layouts.Select(l => $"{l.ManifestFile} ({l.Namespace})")));
-            System.Console.WriteLine("costs: " + string.Join(", ", CostModel.Terms.Select(c => $"{c.Name} {costs[c.Name].ToString("0.#", CultureInfo.InvariantCulture)}")));
+            System.Console.WriteLine(
+                "costs: " + string.Join(", ", CostModel.Terms.Select(c => $"{c.Name} {costs[c.Name].ToString("0.#", CultureInfo.InvariantCulture)}")));
             return Ran;
         }
 
@@ -161,7 +162,8 @@ public static class Program
         return Ran;
     }
 
-    private static int RunSuite(Options options, string suite, IReadOnlyList<Strategy> strategies, IReadOnlyDictionary<string, uint> names, CostModel costs, bool interactive)
+    private static int RunSuite(Options options, string suite, IReadOnlyList<Strategy> strategies, IReadOnlyDictionary<string, uint> names, CostModel costs,
+        bool interactive)
     {
         var workloads = Suite.Load(suite);
         foreach (var workload in workloads)
@@ -282,6 +284,7 @@ public static class Program
 
         return File.Exists(workload)
             ? workload
-            : throw new ArgumentException($"--workload {workload}: neither a shipped workload ({string.Join(", ", shipped.Keys)}), a suite test (--list), nor a file");
+            : throw new ArgumentException($"--workload {workload}: neither a shipped workload ({string.Join(", ", shipped.Keys)}), a suite test (--list), " +
+                "nor a file");
     }
 }

@@ -50,7 +50,8 @@ public sealed record RoundTripNumbers(
             r.PerRound(c.L1Exits), byCause, r.PerRound(c.VmReads), r.PerRound(c.VmWrites), r.PerRound(c.ControlVmWrites),
             r.PerRound(c.VmPtrLds), r.PerRound(c.VmClears), r.PerRound(c.FullConsistencyChecks), r.PerRound(c.VcpuStateSwitches),
             r.PerRound(c.RuntimeLookups), r.PerRound(c.ShadowedVmreads + c.ShadowedVmwrites), r.PerRound(c.RareSyncs),
-            r.PerRound(r.Events.GetValueOrDefault(CostModel.UserspaceEvent)), r.PerRound(r.Events.GetValueOrDefault(CostModel.InjectEvent)), r.PerRound(r.Cost.Fixed), r.PerRound(r.Cost.Counted), r.CyclesPerRound,
+            r.PerRound(r.Events.GetValueOrDefault(CostModel.UserspaceEvent)), r.PerRound(r.Events.GetValueOrDefault(CostModel.InjectEvent)),
+                r.PerRound(r.Cost.Fixed), r.PerRound(r.Cost.Counted), r.CyclesPerRound,
             comparable ? r.CyclesPerRound - baseline!.CyclesPerRound : null,
             comparable ? (r.CyclesPerRound - baseline!.CyclesPerRound) / baseline.CyclesPerRound : null);
     }
@@ -71,14 +72,17 @@ public static class Report
 
     public static void Table(IAnsiConsole console, IReadOnlyList<WorkloadResult> results, CostModel costs, int rounds, int seed)
     {
-        console.MarkupLine($"[bold]NestedSim[/]: modelled cost of one nested round trip (L2 exit → L1 handler → VMRESUME), {rounds:N0} rounds per workload, seed {seed}.");
-        console.MarkupLine("Counts are per round trip. cycles = fixed work of the transitions + counted work × the cost model (samples/NestedSim/README.md). Δ is against kvm-2018.");
+        console.MarkupLine("[bold]NestedSim[/]: modelled cost of one nested round trip (L2 exit → L1 handler → VMRESUME), " +
+            $"{rounds:N0} rounds per workload, seed {seed}.");
+        console.MarkupLine("Counts are per round trip. cycles = fixed work of the transitions + counted work × the cost model " +
+            "(samples/NestedSim/README.md). Δ is against kvm-2018.");
         foreach (var result in results)
         {
             console.WriteLine();
             console.MarkupLine($"[bold]{Markup.Escape(result.Workload.Name)}[/]: {Markup.Escape(result.Workload.Description)}");
             var table = new Table().Border(TableBorder.Rounded);
-            foreach (var column in new[] { "strategy", "L1 exits", "by cause", "VMREAD", "VMWRITE", "ctl VMWRITE", "VMPTRLD", "full checks", "fixed", "counted", "cycles", "Δ cycles", "Δ" })
+            foreach (var column in new[] { "strategy", "L1 exits", "by cause", "VMREAD", "VMWRITE", "ctl VMWRITE", "VMPTRLD", "full checks", "fixed", "counted",
+                "cycles", "Δ cycles", "Δ" })
             {
                 table.AddColumn(new TableColumn(column).RightAligned());
             }
@@ -90,7 +94,8 @@ public static class Report
                 var n = RoundTripNumbers.Of(r, result.Baseline);
                 var causes = string.Join(" ", n.L1ExitsByCause.Select(kv => $"{kv.Key} {F(kv.Value)}"));
                 table.AddRow(
-                    Markup.Escape(r.Strategy.Name) + (r.Faithful ? "" : " [red]✗ unfaithful[/]"), F(n.L1Exits), Markup.Escape(causes), F(n.VmReads, 1), F(n.VmWrites, 1), F(n.ControlVmWrites),
+                    Markup.Escape(r.Strategy.Name) + (r.Faithful ? "" : " [red]✗ unfaithful[/]"), F(n.L1Exits), Markup.Escape(causes), F(n.VmReads, 1),
+                        F(n.VmWrites, 1), F(n.ControlVmWrites),
                     F(n.VmPtrLds), F(n.FullConsistencyChecks), N(n.FixedCycles), N(n.CountedCycles), N(n.Cycles),
                     n.DeltaVsBaseline is { } delta ? delta.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture) : "",
                     n.ChangeVsBaseline is { } d ? Percent(d) : r.Faithful ? "" : "[red]not compared[/]");
@@ -107,7 +112,8 @@ public static class Report
         }
 
         console.WriteLine();
-        console.MarkupLine("Cost model (cycles): " + Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
+        console.MarkupLine("Cost model (cycles): " +
+            Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
     }
 
     /// <summary>The suite view: per test, modelled cycles per iteration before and after the 2019 series, and the published figures.</summary>
@@ -116,12 +122,14 @@ public static class Report
         var from = tests.Count > 0 ? tests[0].Before.Strategy.Name : Suite.Before;
         var to = tests.Count > 0 ? tests[0].After.Strategy.Name : Suite.After;
         var the2019Pair = from == Suite.Before && to == Suite.After;
-        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)}[/]: modelled cycles per test iteration, {Markup.Escape(from)}{(the2019Pair ? " (before the 2019 series)" : "")} → {Markup.Escape(to)}, {rounds:N0} rounds per test, seed {seed}.");
+        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)}[/]: modelled cycles per test iteration, " +
+            $"{Markup.Escape(from)}{(the2019Pair ? " (before the 2019 series)" : "")} → {Markup.Escape(to)}, {rounds:N0} rounds per test, seed {seed}.");
         console.MarkupLine(the2019Pair
             ? "Published: nested vmexit.flat, \"[[PATCH 00/43]] VMX optimizations\", 2019-06-13. A test with 0 round trips never exits to L1 as run nested."
             : "No published figures for this pair. A test with 0 round trips never exits to L1 as run nested.");
         var table = new Table().Border(TableBorder.Rounded);
-        foreach (var column in new[] { "test", "round trips", "before", "after", "Δ", "change", "published before", "published after", "published change", "off by" })
+        foreach (var column in new[] { "test", "round trips", "before", "after", "Δ", "change", "published before", "published after", "published change",
+            "off by" })
         {
             table.AddColumn(new TableColumn(column).RightAligned());
         }
@@ -139,7 +147,8 @@ public static class Report
 
         console.Write(table);
         console.WriteLine();
-        console.MarkupLine("Cost model (cycles): " + Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
+        console.MarkupLine("Cost model (cycles): " +
+            Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
     }
 
     /// <summary>One strategy's side of a suite test in JSON (the suite's and the history's documents share it).</summary>
@@ -172,7 +181,8 @@ public static class Report
                 delta = t.Delta,
                 change = t.Change,
                 changePercent = t.Change * 100,
-                published = t.Published is { } p ? new { before = p.Before, after = p.After, delta = p.After - p.Before, change = p.Change, changePercent = p.Change * 100 } : null,
+                published = t.Published is { } p ? new { before = p.Before, after = p.After, delta = p.After - p.Before, change = p.Change,
+                    changePercent = p.Change * 100 } : null,
             }),
         }, Json);
     }
@@ -181,8 +191,10 @@ public static class Report
     public static void HistoryTable(IAnsiConsole console, string suite, IReadOnlyList<SuiteHistory> tests, CostModel costs, int rounds, int seed)
     {
         var versions = tests.Count > 0 ? tests[0].Versions.Select(v => v.Strategy.Name).ToList() : Strategies.History.ToList();
-        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)} --history[/]: modelled cycles per test iteration on {Markup.Escape(string.Join(", ", versions))}, {rounds:N0} rounds per test, seed {seed}.");
-        console.MarkupLine("kvm-2017 is Linux 4.15, before KVM's December 2017 series; kvm-2018 before the 2019 series; kvm today. A test with 0 round trips never exits to L1 as run nested.");
+        console.MarkupLine($"[bold]NestedSim --suite {Markup.Escape(suite)} --history[/]: modelled cycles per test iteration on " +
+            $"{Markup.Escape(string.Join(", ", versions))}, {rounds:N0} rounds per test, seed {seed}.");
+        console.MarkupLine("kvm-2017 is Linux 4.15, before KVM's December 2017 series; kvm-2018 before the 2019 series; kvm today. A test with 0 round trips " +
+            "never exits to L1 as run nested.");
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumn(new TableColumn("test"));
         table.AddColumn(new TableColumn("round trips").RightAligned());
@@ -215,7 +227,8 @@ public static class Report
 
         console.Write(table);
         console.WriteLine();
-        console.MarkupLine("Cost model (cycles): " + Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
+        console.MarkupLine("Cost model (cycles): " +
+            Markup.Escape(string.Join(", ", costs.Cycles.Select(kv => $"{kv.Key} {kv.Value.ToString("0.#", CultureInfo.InvariantCulture)}"))));
     }
 
     public const string HistorySchema = "vmcsgen-nestedsim-history/1";
@@ -235,7 +248,8 @@ public static class Report
                 name = t.Name,
                 roundTripsPerIteration = t.Workload.PerIteration,
                 versions = t.Versions.Select(Side),
-                changes = t.Steps.Select(s => new { from = s.From.Strategy.Name, to = s.To.Strategy.Name, delta = s.Delta, change = s.Change, changePercent = s.Change * 100 }),
+                changes = t.Steps.Select(s => new { from = s.From.Strategy.Name, to = s.To.Strategy.Name, delta = s.Delta, change = s.Change,
+                    changePercent = s.Change * 100 }),
                 before = Side(t.Versions[0]),
                 after = Side(t.Versions[^1]),
             }),
@@ -253,7 +267,8 @@ public static class Report
             {
                 var r = t.Versions[i];
                 csv.AppendLine(Cells([
-                    t.Name, t.Workload.PerIteration, r.Strategy.Name, r.CyclesPerIteration, r.PerRound(r.Cost.Fixed) * r.PerIteration, r.PerRound(r.Cost.Counted) * r.PerIteration,
+                    t.Name, t.Workload.PerIteration, r.Strategy.Name, r.CyclesPerIteration, r.PerRound(r.Cost.Fixed) * r.PerIteration,
+                        r.PerRound(r.Cost.Counted) * r.PerIteration,
                     i == 0 ? null : steps[i - 1].Delta, i == 0 ? null : steps[i - 1].Change,
                 ]));
             }
@@ -265,12 +280,14 @@ public static class Report
     public static string SuiteToCsv(IReadOnlyList<SuiteTest> tests)
     {
         var csv = new StringBuilder();
-        csv.AppendLine("test,round_trips_per_iteration,before_cycles,before_fixed,before_counted,after_cycles,after_fixed,after_counted,delta,change,published_before,published_after,published_change");
+        csv.AppendLine("test,round_trips_per_iteration,before_cycles,before_fixed,before_counted,after_cycles,after_fixed,after_counted,delta,change," +
+            "published_before,published_after,published_change");
         foreach (var t in tests)
         {
             var cells = new object?[]
             {
-                t.Name, t.Workload.PerIteration, t.BeforeCycles, t.Before.PerRound(t.Before.Cost.Fixed) * t.Before.PerIteration, t.Before.PerRound(t.Before.Cost.Counted) * t.Before.PerIteration,
+                t.Name, t.Workload.PerIteration, t.BeforeCycles, t.Before.PerRound(t.Before.Cost.Fixed) * t.Before.PerIteration,
+                    t.Before.PerRound(t.Before.Cost.Counted) * t.Before.PerIteration,
                 t.AfterCycles, t.After.PerRound(t.After.Cost.Fixed) * t.After.PerIteration, t.After.PerRound(t.After.Cost.Counted) * t.After.PerIteration,
                 t.Delta, t.Change, t.Published?.Before, t.Published?.After, t.Published?.Change,
             };
@@ -306,7 +323,9 @@ public static class Report
     public static string ToCsv(IReadOnlyList<WorkloadResult> results)
     {
         var csv = new StringBuilder();
-        csv.AppendLine("workload,strategy,manifest,faithful,failed_accesses,l1_exits,vmread_exits,vmwrite_exits,vmptrld_exits,vmclear_exits,vmlaunch_exits,vmresume_exits,vmreads,vmwrites,control_vmwrites,vmptrlds,vmclears,full_consistency_checks,vcpu_state_switches,runtime_offset_lookups,shadowed_accesses,rare_syncs,l1_userspace_trips,l1_injections,fixed_cycles,counted_cycles,cycles,delta_vs_kvm2018,change_vs_kvm2018");
+        csv.AppendLine("workload,strategy,manifest,faithful,failed_accesses,l1_exits,vmread_exits,vmwrite_exits,vmptrld_exits,vmclear_exits,vmlaunch_exits," +
+            "vmresume_exits,vmreads,vmwrites,control_vmwrites,vmptrlds,vmclears,full_consistency_checks,vcpu_state_switches,runtime_offset_lookups," +
+            "shadowed_accesses,rare_syncs,l1_userspace_trips,l1_injections,fixed_cycles,counted_cycles,cycles,delta_vs_kvm2018,change_vs_kvm2018");
         foreach (var w in results)
         {
             foreach (var s in w.Strategies)
@@ -316,9 +335,11 @@ public static class Report
                 var cells = new object?[]
                 {
                     w.Workload.Name, s.Strategy.Name, s.Strategy.Layout.ManifestFile, s.Faithful ? "yes" : "no", s.FailedAccesses.Values.Sum(), n.L1Exits,
-                    Cause(ExitCause.Vmread), Cause(ExitCause.Vmwrite), Cause(ExitCause.Vmptrld), Cause(ExitCause.Vmclear), Cause(ExitCause.Vmlaunch), Cause(ExitCause.Vmresume),
+                    Cause(ExitCause.Vmread), Cause(ExitCause.Vmwrite), Cause(ExitCause.Vmptrld), Cause(ExitCause.Vmclear), Cause(ExitCause.Vmlaunch),
+                        Cause(ExitCause.Vmresume),
                     n.VmReads, n.VmWrites, n.ControlVmWrites, n.VmPtrLds, n.VmClears, n.FullConsistencyChecks, n.VcpuStateSwitches, n.RuntimeLookups,
-                    n.ShadowedAccesses, n.RareSyncs, n.UserspaceTrips, n.Injections, n.FixedCycles, n.CountedCycles, n.Cycles, n.DeltaVsBaseline, n.ChangeVsBaseline,
+                    n.ShadowedAccesses, n.RareSyncs, n.UserspaceTrips, n.Injections, n.FixedCycles, n.CountedCycles, n.Cycles, n.DeltaVsBaseline,
+                        n.ChangeVsBaseline,
                 };
                 csv.AppendLine(Cells(cells));
             }

@@ -79,13 +79,15 @@ public static class Simulator
             var column = Math.Max(step.Column, 1);
             if (!names.TryGetValue(step.Field, out var encoding))
             {
-                throw new WorkloadFormatException(workload.PathOf(step), step.Line, column, $"unknown field '{CostModel.Truncate(step.Field)}' (no compiled manifest has it)");
+                throw new WorkloadFormatException(workload.PathOf(step), step.Line, column, $"unknown field '{CostModel.Truncate(step.Field)}' (no compiled " +
+                    "manifest has it)");
             }
 
             if (step.Kind == StepKind.Hardware && VmcsEncoding.Type(encoding) is not (FieldType.ExitInformation or FieldType.GuestState))
             {
                 throw new WorkloadFormatException(workload.PathOf(step), step.Line, column,
-                    $"the CPU does not write {step.Field} on a VM exit ({VmcsEncoding.Type(encoding)} field); an hw line names exit-information or guest-state fields");
+                    $"the CPU does not write {step.Field} on a VM exit ({VmcsEncoding.Type(encoding)} field); an hw line names exit-information or " +
+                        "guest-state fields");
             }
         }
     }

@@ -115,7 +115,8 @@ public static class Suite
     /// <summary>A strategy by name, or an error naming the option and the strategies there are.</summary>
     public static Strategy Find(IReadOnlyList<Strategy> strategies, string name, string option) =>
         strategies.FirstOrDefault(s => s.Name == name)
-        ?? throw new ArgumentException($"{option} {CostModel.Truncate(name)}: no such strategy; there are: {string.Join(", ", strategies.Select(s => s.Name))}");
+        ?? throw new ArgumentException($"{option} {CostModel.Truncate(name)}: no such strategy; there are: " +
+            $"{string.Join(", ", strategies.Select(s => s.Name))}");
 
     /// <summary>Units of each cost term per iteration of the test under a strategy's result (for calibration).</summary>
     public static Dictionary<string, double> UnitsPerIteration(StrategyResult result)

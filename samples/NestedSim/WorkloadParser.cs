@@ -100,7 +100,8 @@ public static class WorkloadParser
                     var count = Single(tokens, "a whole number of nested round trips per iteration", path, lineNo);
                     if (!int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n > 16)
                     {
-                        throw Error(tokens[1].Column, $"expected a whole number of nested round trips per iteration (0 to 16), got '{LineReader.Shorten(count)}'");
+                        throw Error(tokens[1].Column, "expected a whole number of nested round trips per iteration (0 to 16), " +
+                            $"got '{LineReader.Shorten(count)}'");
                     }
 
                     perIteration = n;
@@ -138,7 +139,8 @@ public static class WorkloadParser
 
                     if (!handlers.TryGetValue(tokens[1].Text, out var handler))
                     {
-                        throw Error(tokens[1].Column, $"no exit '{LineReader.Shorten(tokens[1].Text)}' in {System.IO.Path.GetFileName(handlerFile.Path)}; it has: {string.Join(", ", handlers.Keys)}");
+                        throw Error(tokens[1].Column, $"no exit '{LineReader.Shorten(tokens[1].Text)}' in {System.IO.Path.GetFileName(handlerFile.Path)}; " +
+                            $"it has: {string.Join(", ", handlers.Keys)}");
                     }
 
                     if (exits.Any(e => e.Name == handler.Name))

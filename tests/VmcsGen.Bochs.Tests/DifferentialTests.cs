@@ -16,7 +16,8 @@ public sealed class DifferentialTests
         var run = new DifferentialRun(BochsFixture.Runner, BochsFixture.Profile, new ProgramGenerator(BochsFixture.Profile));
         var report = run.Run(Seed, 2000, shrink: true);
         Assert.That(report.Instructions, Is.GreaterThan(20_000), "thousands of VMX instructions, a few boots");
-        Assert.That(report.Divergences, Is.Empty, () => $"first, shrunk: {report.FirstMinimalDivergence}\n  {string.Join("\n  ", report.FirstMinimalProgram!.Steps)}");
+        Assert.That(report.Divergences, Is.Empty, () =>
+            $"first, shrunk: {report.FirstMinimalDivergence}\n  {string.Join("\n  ", report.FirstMinimalProgram!.Steps)}");
         Assert.That(report.Deviations.Keys, Is.SubsetOf(BochsDeviations.All.Select(d => d.Id)));
     }
 
@@ -36,7 +37,8 @@ public sealed class DifferentialTests
     {
         var a = new ProgramGenerator(BochsFixture.Profile);
         var b = new ProgramGenerator(BochsFixture.Profile);
-        Assert.That(Enumerable.Range(0, 50).Select(i => a.Generate(7, i).ToString()), Is.EqualTo(Enumerable.Range(0, 50).Select(i => b.Generate(7, i).ToString())));
+        Assert.That(Enumerable.Range(0, 50).Select(i => a.Generate(7, i).ToString()),
+            Is.EqualTo(Enumerable.Range(0, 50).Select(i => b.Generate(7, i).ToString())));
         Assert.That(a.Generate(7, 0).ToString(), Is.Not.EqualTo(a.Generate(8, 0).ToString()));
     }
 

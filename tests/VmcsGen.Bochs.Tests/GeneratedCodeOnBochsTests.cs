@@ -111,13 +111,15 @@ public sealed class GeneratedCodeOnBochsTests
         {
             Assert.That(results.Where(r => r.Disagreement is not null).Select(r => $"{r.Entry.Label}: {r.Disagreement}"), Is.Empty);
             Assert.That(valid, Has.Count.EqualTo(8));
-            Assert.That(valid, Has.All.Matches<Vmcs02Result>(r => r.Accepted && VmcsImage.IsExit(r.Bochs, 12)), "L2 ran and its first instruction, HLT, exited");
+            Assert.That(valid, Has.All.Matches<Vmcs02Result>(r => r.Accepted && VmcsImage.IsExit(r.Bochs, 12)), "L2 ran and its first instruction, " +
+                "HLT, exited");
 
             // cpuid-loop's L1 skips CPUID (GUEST_RIP +2) after every exit: vmcs02's RIP moves along the HLT sled.
             Assert.That(valid.Select(r => r.GuestRip), Is.EqualTo(Enumerable.Range(0, 8).Select(i => Vmcs02Check.Stub + (ulong)(2 * i))));
 
             // As written, vmcs12 names KVM's controls without their addresses: both refuse on the controls.
-            Assert.That(written, Has.All.Matches<Vmcs02Result>(r => r.Bochs.Kind == InstructionOutcomeKind.FailValid && r.Bochs.Error == VmxInstructionError.EntryInvalidControlField));
+            Assert.That(written, Has.All.Matches<Vmcs02Result>(r => r.Bochs.Kind == InstructionOutcomeKind.FailValid
+                && r.Bochs.Error == VmxInstructionError.EntryInvalidControlField));
         });
     }
 
@@ -133,7 +135,8 @@ public sealed class GeneratedCodeOnBochsTests
 
             // io-mix's CPU writes a random GUEST_GS_BASE now and then: a non-canonical base fails the guest-state checks
             // (SDM 26.3.1.2) on Bochs and, since this check was added, on SoftwareVmx.
-            Assert.That(results.Any(r => r.Bochs.Kind == InstructionOutcomeKind.EntryFailure && r.Software.Rule!.Contains("GS base", StringComparison.Ordinal)), Is.True);
+            Assert.That(results.Any(r => r.Bochs.Kind == InstructionOutcomeKind.EntryFailure && r.Software.Rule!.Contains("GS base", StringComparison.Ordinal)),
+                Is.True);
         });
     }
 

@@ -104,7 +104,8 @@ public sealed class RunnerTests
         var records = BochsFixture.Runner.Run([program]).Programs[0];
         Assert.That(records.Select(r => r.Outcome.ToString()), Is.EqualTo(new[]
         {
-            "#UD", "VMsucceed", "VMfailInvalid", "VMsucceed", "VMsucceed", "VMsucceed", "VMsucceed", "#PF(0x2)", "#GP(0)", "VMfailValid(12)", "VMsucceed", "VMfailValid(7)",
+            "#UD", "VMsucceed", "VMfailInvalid", "VMsucceed", "VMsucceed", "VMsucceed", "VMsucceed", "#PF(0x2)", "#GP(0)", "VMfailValid(12)", "VMsucceed",
+                "VMfailValid(7)",
         }));
         Assert.That((records[5].Outcome.Value, records[6].Outcome.Value, records[10].Outcome.Value), Is.EqualTo((0x1234ul, 0x1234ul, Vmcs)));
         Assert.That(records.Select(r => r.Step), Is.EqualTo(new[] { 0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }));
@@ -123,7 +124,8 @@ public sealed class RunnerTests
             new VmxInstruction(VmxOpcode.Vmxon, VmxOperand.Mem(Slot)),
             new VmxInstruction(VmxOpcode.Vmptrld, VmxOperand.Mem(Slot + 8)),
         };
-        void Write(uint encoding, ulong value) => steps.Add(new VmxInstruction(VmxOpcode.Vmwrite, VmxOperand.Reg(Gpr.Rax, value), VmxOperand.Reg(Gpr.Rcx, encoding)));
+        void Write(uint encoding, ulong value) =>
+            steps.Add(new VmxInstruction(VmxOpcode.Vmwrite, VmxOperand.Reg(Gpr.Rax, value), VmxOperand.Reg(Gpr.Rcx, encoding)));
         Write(0x4000, (uint)profile.Msrs[VmxMsr.TruePinBasedCtls]);
         Write(0x4002, (uint)profile.Msrs[VmxMsr.TrueProcBasedCtls]);
         Write(0x400C, (uint)profile.Msrs[VmxMsr.TrueExitCtls] | 0x200);
@@ -161,7 +163,8 @@ public sealed class RunnerTests
         foreach (var records in batch.Programs)
         {
             Assert.That(records.Select(r => r.Outcome.ToString()), Is.EqualTo(new[] { "VMsucceed", "VMsucceed", "#GP(0)", "VMsucceed" }));
-            Assert.That(records[1].Outcome.Value, Is.EqualTo(SoftwareVmx.InvalidPointer), "VMPTRST without a current VMCS stores -1 (all 64 bits, also in 32-bit mode)");
+            Assert.That(records[1].Outcome.Value, Is.EqualTo(SoftwareVmx.InvalidPointer), "VMPTRST without a current VMCS stores -1 (all 64 bits, " +
+                "also in 32-bit mode)");
         }
     }
 

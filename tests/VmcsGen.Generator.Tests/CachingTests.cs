@@ -58,7 +58,8 @@ public sealed class CachingTests
     {
         var text = TestHelpers.ReadShippedManifest("kvm.vmcs");
         var (driver, compilation, manifest) = FirstRun(text);
-        var edited = text.Replace("GUEST_ACTIVITY_STATE           0x4826  @916", "GUEST_ACTIVITY_STATE           0x4826  @916  rare-sync", StringComparison.Ordinal);
+        var edited = text.Replace("GUEST_ACTIVITY_STATE           0x4826  @916", "GUEST_ACTIVITY_STATE           0x4826  @916  rare-sync",
+            StringComparison.Ordinal);
         Assert.That(edited, Is.Not.EqualTo(text), "the edit applies");
 
         driver = driver.ReplaceAdditionalText(manifest, new InMemoryAdditionalText(manifest.Path, edited));
@@ -83,13 +84,15 @@ public sealed class CachingTests
         var before = driver.GetRunResult().GeneratedTrees.Where(t => t.FilePath.Contains(".Minimal.", StringComparison.Ordinal)).ToArray();
         Assert.That(before, Has.Length.EqualTo(Emit.SourceEmitter.PartCount));
 
-        var edited = kvmText.Replace("GUEST_ACTIVITY_STATE           0x4826  @916", "GUEST_ACTIVITY_STATE           0x4826  @916  rare-sync", StringComparison.Ordinal);
+        var edited = kvmText.Replace("GUEST_ACTIVITY_STATE           0x4826  @916", "GUEST_ACTIVITY_STATE           0x4826  @916  rare-sync",
+            StringComparison.Ordinal);
         Assert.That(edited, Is.Not.EqualTo(kvmText), "the edit applies");
         driver = driver.ReplaceAdditionalText(kvm, new InMemoryAdditionalText(kvm.Path, edited)).RunGenerators(compilation);
         var result = driver.GetRunResult();
         var steps = result.Results.Single().TrackedSteps;
 
-        Assert.That(Reasons(steps[TrackingNames.Winners]), Is.All.AnyOf(IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged), "the set of generating manifests did not change");
+        Assert.That(Reasons(steps[TrackingNames.Winners]), Is.All.AnyOf(IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged),
+            "the set of generating manifests did not change");
         var sources = steps[TrackingNames.Sources].SelectMany(r => r.Outputs).ToArray();
         Assert.That(sources, Has.Length.EqualTo(2));
         Assert.That(sources.Count(o => o.Reason == IncrementalStepRunReason.Modified), Is.EqualTo(1), "kvm's output reruns");
@@ -175,7 +178,8 @@ public sealed class CachingTests
             return;
         }
 
-        Assert.That(value, Is.Not.InstanceOf<Compilation>().And.Not.InstanceOf<ISymbol>().And.Not.InstanceOf<SyntaxNode>().And.Not.InstanceOf<Location>(), $"{step} holds {value.GetType()}");
+        Assert.That(value, Is.Not.InstanceOf<Compilation>().And.Not.InstanceOf<ISymbol>().And.Not.InstanceOf<SyntaxNode>().And.Not.InstanceOf<Location>(),
+            $"{step} holds {value.GetType()}");
         if (value is DiagnosticDescriptor)
         {
             return; // immutable metadata, compared by value

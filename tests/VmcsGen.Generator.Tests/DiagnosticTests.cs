@@ -66,7 +66,8 @@ public sealed class DiagnosticTests
         yield return Warning("VMCS0117", "(67,12)-(67,21)", Head + Lines(65, k => $"F{k} 0x{0x6800 + (2 * k):x4} shadow-ro"));
         var features = "features " + string.Join(" ", Enumerable.Range(0, 65).Select(k => $"f{k}"));
         var lastFeature = features.LastIndexOf("f64", StringComparison.Ordinal) + 1;
-        yield return Error("VMCS0118", $"(3,{lastFeature})-(3,{lastFeature + 3})", Head + features + "\n" + Lines(65, k => $"F{k} 0x{0x6800 + (2 * k):x4} requires=f{k}"));
+        yield return Error("VMCS0118", $"(3,{lastFeature})-(3,{lastFeature + 3})",
+            Head + features + "\n" + Lines(65, k => $"F{k} 0x{0x6800 + (2 * k):x4} requires=f{k}"));
         yield return Error("VMCS0119", "(4,27)-(4,30)", Head + "features apicv\nGUEST_RIP 0x681e requires=pml\nGUEST_RSP 0x681c requires=apicv\n");
         yield return Warning("VMCS0120", "(3,16)-(3,19)", Head + "features apicv pml\nGUEST_RIP 0x681e requires=apicv\n");
         yield return Error("VMCS0121", "(4,1)-(4,11)", Head + "GUEST_RIP 0x681e\nGUEST__RIP 0x681c\n");
@@ -76,10 +77,14 @@ public sealed class DiagnosticTests
         yield return Error("VMCS0125", "(4,1)-(4,13)", Head + "MY_ADDR 0x2000\nMY_ADDR_HIGH 0x2004\n");
         yield return Error("VMCS0201", "(3,18)-(3,32)", Head + "GUEST_RIP 0x681e control-shadow\n");
         yield return Error("VMCS0202", "(3,29)-(3,43)", Head + "VIRTUAL_PROCESSOR_ID 0x0000 control-shadow\n");
-        yield return new Case("VMCS0901", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(("a.vmcs", Head + "GUEST_RIP 0x681e\n"), ("b.vmcs", Head + "GUEST_RSP 0x681c\n")));
-        yield return new Case("VMCS0903", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(("a.vmcs", Head + "GUEST_RIP 0x681e\n"), ("b.vmcs", "layout T.l\nrevision 1\nGUEST_RSP 0x681c\n")));
-        yield return new Case("VMCS0904", DiagnosticSeverity.Error, "(1,8)-(1,27)", () => TestHelpers.Run(TestHelpers.CreateCompilation(), false, ("m.vmcs", "layout VmcsGen.Layouts.Kvm\nrevision 1\nGUEST_RIP 0x681e\n")));
-        yield return new Case("VMCS0902", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(TestHelpers.CreateCompilation(withRuntime: false), ("m.vmcs", Head + "GUEST_RIP 0x681e\n")));
+        yield return new Case("VMCS0901", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(("a.vmcs", Head + "GUEST_RIP 0x681e\n"),
+            ("b.vmcs", Head + "GUEST_RSP 0x681c\n")));
+        yield return new Case("VMCS0903", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(("a.vmcs", Head + "GUEST_RIP 0x681e\n"),
+            ("b.vmcs", "layout T.l\nrevision 1\nGUEST_RSP 0x681c\n")));
+        yield return new Case("VMCS0904", DiagnosticSeverity.Error, "(1,8)-(1,27)", () => TestHelpers.Run(TestHelpers.CreateCompilation(), false,
+            ("m.vmcs", "layout VmcsGen.Layouts.Kvm\nrevision 1\nGUEST_RIP 0x681e\n")));
+        yield return new Case("VMCS0902", DiagnosticSeverity.Error, "(1,8)-(1,11)", () => TestHelpers.Run(TestHelpers.CreateCompilation(withRuntime: false),
+            ("m.vmcs", Head + "GUEST_RIP 0x681e\n")));
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -111,7 +116,8 @@ public sealed class DiagnosticTests
 
         if (@case.Id is "VMCS0901" or "VMCS0903")
         {
-            Assert.That(run.Sources.Select(s => s.HintName).Distinct().Count(), Is.EqualTo(Emit.SourceEmitter.PartCount), "only the first manifest by path generates code");
+            Assert.That(run.Sources.Select(s => s.HintName).Distinct().Count(), Is.EqualTo(Emit.SourceEmitter.PartCount),
+                "only the first manifest by path generates code");
             return;
         }
 
@@ -138,7 +144,8 @@ public sealed class DiagnosticTests
             {
                 Assert.That(tested, Does.Contain(descriptor.Id), $"{descriptor.Id} has no test case");
                 Assert.That(File.Exists(Path.Combine(root, "docs", "diagnostics", descriptor.Id + ".md")), $"{descriptor.Id} has no docs/diagnostics page");
-                Assert.That(releases, Does.Contain(descriptor.Id + " | VmcsGen | " + descriptor.DefaultSeverity), $"{descriptor.Id} is not in AnalyzerReleases.Unshipped.md");
+                Assert.That(releases, Does.Contain(descriptor.Id + " | VmcsGen | " + descriptor.DefaultSeverity),
+                    $"{descriptor.Id} is not in AnalyzerReleases.Unshipped.md");
                 Assert.That(descriptor.Category, Is.EqualTo("VmcsGen"));
             }
         });
@@ -216,7 +223,8 @@ public sealed class DiagnosticTests
     {
         var run = TestHelpers.Run(("m.vmcs", Head + "VMCS_LINK_POINTER 2800\n"));
         Assert.That(run.Diagnostics.Single().GetMessage(CultureInfo.InvariantCulture),
-            Is.EqualTo("Field VMCS_LINK_POINTER has encoding 0x0AF0, but VMCS_LINK_POINTER is the VMCS field 0x2800 (the number 2800 is decimal: write 0x2800)"));
+            Is.EqualTo("Field VMCS_LINK_POINTER has encoding 0x0AF0, but VMCS_LINK_POINTER is the VMCS field 0x2800 (the number 2800 is decimal: " +
+                "write 0x2800)"));
     }
 
     [Test]

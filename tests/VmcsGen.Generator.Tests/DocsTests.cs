@@ -77,7 +77,9 @@ public sealed class DocsTests
         var trees = new[]
         {
             CSharpSyntaxTree.ParseText(program, new CSharpParseOptions(LanguageVersion.Latest), path: document + ".cs"),
-            CSharpSyntaxTree.ParseText("global using System; global using System.Collections.Generic; global using System.IO; global using System.Linq;", new CSharpParseOptions(LanguageVersion.Latest)),
+            CSharpSyntaxTree.ParseText(
+                "global using System; global using System.Collections.Generic; global using System.IO; global using System.Linq;",
+                new CSharpParseOptions(LanguageVersion.Latest)),
         };
         var compilation = TestHelpers.CreateCompilation().AddSyntaxTrees(trees)
             .WithOptions(new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable));

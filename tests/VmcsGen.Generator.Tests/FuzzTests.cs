@@ -19,9 +19,12 @@ namespace VmcsGen.Generator.Tests;
 public sealed class FuzzTests
 {
     private static readonly string Kvm = TestHelpers.ReadShippedManifest("kvm.vmcs");
-    private static readonly string[] Names = [.. Semantics.KnownFields.Encodings.Keys.Take(120), "MY_FIELD", "CREATE", "COUNT", "X", "SET_X", "A_HIGH", "A", "guest_rip", "GUEST__RIP"];
-    private static readonly string[] Options = ["shadow-rw", "shadow-ro", "sync", "rare-sync", "no-sync", "control-shadow", "requires=apicv", "requires=pml", "group=g1", "group=g2", "@40", "@44", "@996", "@4096", "@x"];
-    private static readonly string[] Headers = ["layout F.L", "layout F.l", "revision 0x11e57ed0", "revision 1", "size 4096", "size 1000", "header 40", "vmwrite-any", "features apicv pml preemption-timer", "features apicv apicv"];
+    private static readonly string[] Names = [.. Semantics.KnownFields.Encodings.Keys.Take(120), "MY_FIELD", "CREATE", "COUNT", "X", "SET_X", "A_HIGH", "A",
+        "guest_rip", "GUEST__RIP"];
+    private static readonly string[] Options = ["shadow-rw", "shadow-ro", "sync", "rare-sync", "no-sync", "control-shadow", "requires=apicv", "requires=pml",
+        "group=g1", "group=g2", "@40", "@44", "@996", "@4096", "@x"];
+    private static readonly string[] Headers = ["layout F.L", "layout F.l", "revision 0x11e57ed0", "revision 1", "size 4096", "size 1000", "header 40",
+        "vmwrite-any", "features apicv pml preemption-timer", "features apicv apicv"];
 
     // Floors of accepted-and-compiled cases per style: half the shares the fixed seed gives today (grammar 63 of 667,
     // text mutation 48 of 667, byte mutation 4 of 666), so a change that makes the generator reject half of what it
@@ -119,7 +122,8 @@ public sealed class FuzzTests
 
         TestContext.Out.WriteLine(
             $"{cases:N0} cases (seed {seed}): {rejected:N0} rejected with a VMCS error, {generated:N0} accepted, {compiled:N0} compiled with 0 errors " +
-            $"({string.Join(", ", styles.Select(s => $"{s.Style} {s.Compiled:N0} of {s.Cases:N0}"))}); {watch.Elapsed.TotalMilliseconds / cases:F1} ms per case");
+            $"({string.Join(", ", styles.Select(s => $"{s.Style} {s.Compiled:N0} of {s.Cases:N0}"))}); {watch.Elapsed.TotalMilliseconds / cases:F1} ms " +
+                "per case");
         return styles;
     }
 

@@ -15,7 +15,8 @@ public sealed class LayoutTests
     {
         var syntax = ManifestParser.Parse("t.vmcs", SourceText.From(text), CancellationToken.None);
         var result = ManifestBinder.Bind(syntax, CancellationToken.None);
-        Assert.That(result.Diagnostics, Is.Empty, () => string.Join("; ", result.Diagnostics.Select(d => d.Descriptor.Id + " " + string.Join(",", d.Arguments))));
+        Assert.That(result.Diagnostics, Is.Empty, () =>
+            string.Join("; ", result.Diagnostics.Select(d => d.Descriptor.Id + " " + string.Join(",", d.Arguments))));
         return result.Manifest!;
     }
 

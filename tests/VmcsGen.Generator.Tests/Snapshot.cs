@@ -69,7 +69,8 @@ internal static partial class Snapshot
             failures.Add(current is null ? $"{name}: no verified snapshot; see {Path.GetFileName(received)}" : $"{name} differs:\n{Diff(current, text)}");
         }
 
-        foreach (var stale in Directory.EnumerateFiles(directory, prefix + "#*.verified.cs").Concat(Directory.EnumerateFiles(directory, prefix + ".verified.txt")))
+        foreach (var stale in Directory.EnumerateFiles(directory, prefix + "#*.verified.cs").Concat(
+            Directory.EnumerateFiles(directory, prefix + ".verified.txt")))
         {
             var name = Path.GetFileName(stale);
             if (!expected.ContainsKey(name))

@@ -47,7 +47,9 @@ internal static class TestHelpers
         return new GeneratorRun(driver, result, output);
     }
 
-    /// <summary>Diagnostics of compiling the generated code; CS0436 is expected only when kvm.vmcs is compiled again next to the runtime that ships it.</summary>
+    /// <summary>
+    /// Diagnostics of compiling the generated code; CS0436 is expected only when kvm.vmcs is compiled again next to the runtime that ships it.
+    /// </summary>
     public static IReadOnlyList<Diagnostic> OutputProblems(Compilation output, bool allowRuntimeConflict = false) =>
         output.GetDiagnostics()
             .Where(d => d.Severity >= DiagnosticSeverity.Warning)
@@ -58,7 +60,8 @@ internal static class TestHelpers
     {
         var span = diagnostic.Location.GetLineSpan();
         var severity = diagnostic.Severity.ToString().ToLowerInvariant();
-        var line = $"{System.IO.Path.GetFileName(span.Path)}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1}): {severity} {diagnostic.Id}: {diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}";
+        var line = $"{System.IO.Path.GetFileName(span.Path)}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1}): " +
+            $"{severity} {diagnostic.Id}: {diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}";
         if (text is null || !diagnostic.Location.IsInSource && diagnostic.Location.Kind != LocationKind.ExternalFile)
         {
             return line;
@@ -82,7 +85,8 @@ internal static class TestHelpers
     public static string SpanText(Diagnostic diagnostic)
     {
         var span = diagnostic.Location.GetLineSpan();
-        return $"({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1})-({span.EndLinePosition.Line + 1},{span.EndLinePosition.Character + 1})";
+        return $"({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1})-" +
+            $"({span.EndLinePosition.Line + 1},{span.EndLinePosition.Character + 1})";
     }
 }
 

@@ -19,9 +19,11 @@ public sealed class AdvisorTests
 {
     private const int Rounds = Options.DefaultRounds; // what the tool runs by default
 
-    private static readonly AdviseOptions Defaults = AdviseOptions.Parse("advise", ["--rounds", Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--safety", "2000"]);
+    private static readonly AdviseOptions Defaults = AdviseOptions.Parse("advise",
+        ["--rounds", Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--safety", "2000"]);
 
-    private static (ManifestInput Input, List<(Workload Workload, double Weight)> Workloads, IReadOnlyDictionary<string, uint> Names, Advisor Advisor) Setup(string manifest, params string[] args)
+    private static (ManifestInput Input, List<(Workload Workload, double Weight)> Workloads, IReadOnlyDictionary<string, uint> Names,
+        Advisor Advisor) Setup(string manifest, params string[] args)
     {
         var input = AdviseCommand.LoadManifest(manifest);
         var names = AdviseCommand.Names(input.Layout);
@@ -36,7 +38,8 @@ public sealed class AdvisorTests
     /// </summary>
     private static List<(string Name, FieldClass Class)> Kvm2019Reclassifications(Classification kvm2018)
     {
-        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Reference", "vmcs-fields.tsv")).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Reference", "vmcs-fields.tsv")).Where(l => l.Length > 0
+            && !l.StartsWith('#')).ToList();
         var header = lines[0].Split('\t');
         int Column(string name) => Array.IndexOf(header, name);
         var (nameColumn, shadowColumn, rareColumn) = (Column("name"), Column("kvm_shadow"), Column("kvm_rare"));
@@ -74,8 +77,10 @@ public sealed class AdvisorTests
 
         var target = Kvm2019Reclassifications(input.Classification);
         var found = target.Where(f => advice.After.Fields[advice.After.IndexOf(f.Name)].Class == f.Class).ToList();
-        TestContext.Out.WriteLine($"{found.Count} of KVM's {target.Count} reclassifications; missed: {string.Join(", ", target.Except(found).Select(f => f.Name))}");
-        TestContext.Out.WriteLine($"weighted cycles per round trip: kvm-2018 {advice.WeightedBefore:N0}, proposal {advice.WeightedAfter:N0}, kvm.vmcs {advisor.Cost(kvm, costs):N0}");
+        TestContext.Out.WriteLine($"{found.Count} of KVM's {target.Count} reclassifications; missed: " +
+            $"{string.Join(", ", target.Except(found).Select(f => f.Name))}");
+        TestContext.Out.WriteLine($"weighted cycles per round trip: kvm-2018 {advice.WeightedBefore:N0}, proposal {advice.WeightedAfter:N0}, " +
+            $"kvm.vmcs {advisor.Cost(kvm, costs):N0}");
         Assert.Multiple(() =>
         {
             Assert.That(target, Has.Count.EqualTo(46), "11 read-only splits and the 35 rare fields");
@@ -97,7 +102,8 @@ public sealed class AdvisorTests
         var costs = CostModel.Default();
         var (input, _, _, advisor) = Setup("kvm", "--workload", "cpuid-loop", "--workload", "io-mix", "--workload", "idle");
         var advice = advisor.Search(input.Classification, costs);
-        string Percent(double before, double after) => ((before - after) / before * 100).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + " %";
+        string Percent(double before, double after) => ((before - after) / before * 100).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) +
+            " %";
         foreach (var (workload, _, before, after) in advice.PerWorkload)
         {
             TestContext.Out.WriteLine($"{workload}: {before:N0} -> {after:N0} ({Percent(before, after)})");
@@ -110,7 +116,8 @@ public sealed class AdvisorTests
             Assert.That(advice.Saving, Is.GreaterThan(0));
             Assert.That(advice.PerWorkload.All(w => w.After <= w.Before + 0.01), Is.True, "no workload pays for another");
             Assert.That(advice.Robustness.All(r => r.Holds), Is.True, "the saving holds at both ends of every cost range");
-            Assert.That(advice.WorstCaseSaving, Is.GreaterThan(0).And.LessThanOrEqualTo(advice.Robustness.Min(r => Math.Min(r.SavingAtMin, r.SavingAtMax)) + 1e-6),
+            Assert.That(advice.WorstCaseSaving,
+                Is.GreaterThan(0).And.LessThanOrEqualTo(advice.Robustness.Min(r => Math.Min(r.SavingAtMin, r.SavingAtMax)) + 1e-6),
                 "and at the worst corner of all ranges, which no single term beats");
             Assert.That(advice.Changes.All(c => !double.IsNaN(c.Cycles) && c.Cycles > 0), Is.True, "each change saves on its own");
             Assert.That(advice.Changes.All(c => c.Counts.Count > 0), Is.True, "each change says what it moves");
@@ -128,11 +135,13 @@ public sealed class AdvisorTests
             Assert.That(Advisor.Allowed(Field("VM_EXIT_REASON"), vmwriteAny: false), Does.Not.Contain(FieldClass.ShadowRw), "VMCS0111: read-only by type");
             Assert.That(Advisor.Allowed(Field("VM_EXIT_REASON"), vmwriteAny: false), Does.Not.Contain(FieldClass.RareSync), "VMCS0110: not guest state");
             Assert.That(Advisor.Allowed(Field("GUEST_CS_AR_BYTES"), vmwriteAny: true), Does.Not.Contain(FieldClass.ShadowRw), "VMCS0115: AR bytes are masked");
-            Assert.That(Advisor.Allowed(Field("GUEST_RIP"), vmwriteAny: true), Does.Not.Contain(FieldClass.NoSync), "a synced guest field never stops being synced");
+            Assert.That(Advisor.Allowed(Field("GUEST_RIP"), vmwriteAny: true), Does.Not.Contain(FieldClass.NoSync),
+                "a synced guest field never stops being synced");
             Assert.That(Advisor.Allowed(Field("GUEST_IA32_PAT"), vmwriteAny: true), Does.Contain(FieldClass.NoSync).And.Not.Contain(FieldClass.RareSync));
             Assert.That(Advisor.Moves(Field("GUEST_ES_SELECTOR"), true).Any(m => m.ControlShadow), Is.False, "control-shadow only on controls (VMCS0201)");
             Assert.That(Advisor.Moves(Field("POSTED_INTR_NV"), true).Any(m => m.ControlShadow), Is.False, "nor on 16-bit ones (VMCS0202)");
-            Assert.That(Advisor.Moves(Field("GUEST_RIP"), true).Where(m => m.Class == FieldClass.ShadowRw).All(m => m.Group is null), Is.True, "no group on shadow-rw (VMCS0112)");
+            Assert.That(Advisor.Moves(Field("GUEST_RIP"), true).Where(m => m.Class == FieldClass.ShadowRw).All(m => m.Group is null), Is.True,
+                "no group on shadow-rw (VMCS0112)");
             Assert.That(new[] { "GUEST_INTR_STATUS", "EOI_EXIT_BITMAP0", "X_1ST__FIELD", "NONE" }.Select(Advisor.GroupName),
                 Is.EqualTo(new[] { "guest-intr-status", "eoi-exit-bitmap0", "x-f1st-field", "none-field" }), "group names the generator accepts (VMCS0013)");
         });
@@ -165,7 +174,8 @@ public sealed class AdvisorTests
         Assert.That(compiled.Diagnostics, Is.Empty, text);
         var strategy = new Strategy("random", "random", compiled.Layout!, new NestedVmxOptions());
         var model = new CountModel(Classification.Of(compiled.Layout!, new ManifestText("random.vmcs", text).GroupNames()), strategy.Options);
-        Assert.That(model.Classification.Fields.Select(f => f.Describe()), Is.EqualTo(c.Fields.Select(f => f.Describe())), "the compiled layout has the classes the text asked for");
+        Assert.That(model.Classification.Fields.Select(f => f.Describe()), Is.EqualTo(c.Fields.Select(f => f.Describe())),
+            "the compiled layout has the classes the text asked for");
         foreach (var (workload, _) in workloads)
         {
             var trace = Simulator.Trace(workload, names, 2_000, seed);

@@ -80,7 +80,8 @@ public sealed class CalibrationTests
         var path = Path.GetTempFileName();
         File.WriteAllText(path, "cpuid 14886\nmov_dr 40\n");
         var input = new CalibrateCommand.CalibrationInput(path, null, null, null, null);
-        Assert.That(() => CalibrateCommand.Calibrate(input, new CostModel(), 200, 1), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(2): error: mov_dr never exits to L1"));
+        Assert.That(() => CalibrateCommand.Calibrate(input, new CostModel(), 200, 1),
+            Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(2): error: mov_dr never exits to L1"));
     }
 
     [Test]
@@ -95,7 +96,8 @@ public sealed class CalibrationTests
         Assert.That(loaded.Cycles, Is.EqualTo(model.Cycles));
 
         File.WriteAllText(path, "vmread 10\nvmread 11\n");
-        Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.EqualTo($"{path}(2,1): error: cost 'vmread' is set twice (first on line 1)"));
+        Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.EqualTo(
+            $"{path}(2,1): error: cost 'vmread' is set twice (first on line 1)"));
         File.WriteAllText(path, "vmreed 10\n");
         Assert.That(() => new CostModel().Load(path), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}(1,1): error: unknown cost 'vmreed'"));
     }

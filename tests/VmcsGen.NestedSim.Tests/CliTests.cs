@@ -115,11 +115,14 @@ public sealed class CliTests
     public void EveryDocumentedCommandLineIsAccepted()
     {
         var root = Sim.RepositoryRoot();
-        var documents = new[] { Path.Combine(root, "README.md"), Path.Combine(root, "CONTRIBUTING.md"), Path.Combine(root, "samples", "NestedSim", "README.md") }
+        var documents = new[] { Path.Combine(root, "README.md"), Path.Combine(root, "CONTRIBUTING.md"),
+            Path.Combine(root, "samples", "NestedSim", "README.md") }
             .Concat(Directory.EnumerateFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories))
             .Where(File.Exists);
-        var lines = documents.SelectMany(d => DocumentedCommandLines(File.ReadAllText(d)).Select(line => (Document: Path.GetRelativePath(root, d), Line: line))).ToList();
-        Assert.That(lines.Count(l => l.Document.StartsWith("samples", StringComparison.Ordinal)), Is.GreaterThan(15), "the sample README's command lines were found");
+        var lines = documents.SelectMany(d => DocumentedCommandLines(File.ReadAllText(d)).Select(line => (Document: Path.GetRelativePath(root, d),
+            Line: line))).ToList();
+        Assert.That(lines.Count(l => l.Document.StartsWith("samples", StringComparison.Ordinal)), Is.GreaterThan(15),
+            "the sample README's command lines were found");
 
         var directory = Path.Combine(Path.GetTempPath(), "vmcsgen-cli-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
@@ -159,7 +162,8 @@ public sealed class CliTests
     /// <summary>An empty stand-in for a file the line names (unless the tool ships it), so that the line's spelling is what is checked.</summary>
     private static string StandIn(string token, string directory)
     {
-        if (token.StartsWith('-') || !Regex.IsMatch(token, @"\.(txt|costs|trace|gz|vmcs|tsv|workload|svg|png)$") || File.Exists(Path.Combine(AppContext.BaseDirectory, token)))
+        if (token.StartsWith('-') || !Regex.IsMatch(token, @"\.(txt|costs|trace|gz|vmcs|tsv|workload|svg|png)$")
+            || File.Exists(Path.Combine(AppContext.BaseDirectory, token)))
         {
             return token;
         }

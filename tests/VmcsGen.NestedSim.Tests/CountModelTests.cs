@@ -14,7 +14,8 @@ namespace VmcsGen.NestedSim.Tests;
 public sealed class CountModelTests
 {
     private static readonly string[] Workloads =
-        Directory.EnumerateFiles(Path.Combine(AppContext.BaseDirectory, "Workloads"), "*.workload", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        Directory.EnumerateFiles(Path.Combine(AppContext.BaseDirectory, "Workloads"), "*.workload",
+            SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
 
     private static readonly string[] StrategyNames = Sim.Strategies.Select(s => s.Name).ToArray();
 

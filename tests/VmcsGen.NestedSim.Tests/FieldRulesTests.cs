@@ -37,7 +37,8 @@ public sealed class FieldRulesTests
                 Assert.That(FieldRules.IsAllowed(fields[i].Encoding, @class, vmwriteAny), Is.EqualTo(reported[i].Count == 0), fields[i].Name);
 
                 // The advisor never proposes a class the generator would report.
-                var choice = new FieldChoice(fields[i].Name, fields[i].Encoding, fields[i].Width, fields[i].Type, fields[i].Class, fields[i].ControlShadow, null, null);
+                var choice = new FieldChoice(fields[i].Name, fields[i].Encoding, fields[i].Width, fields[i].Type, fields[i].Class, fields[i].ControlShadow,
+                    null, null);
                 if (Advisor.Allowed(choice, vmwriteAny).Contains(@class) && @class != fields[i].Class)
                 {
                     Assert.That(reported[i], Is.Empty, $"the advisor may move {fields[i].Name} to {ManifestText.Class(@class)}");

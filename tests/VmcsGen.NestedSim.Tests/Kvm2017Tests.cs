@@ -60,7 +60,8 @@ public sealed class Kvm2017Tests
         var (_, rw15) = Reference("4.15");
         var (_, rw16) = Reference("4.16");
         Assert.That(rw16.Except(rw15), Is.EquivalentTo(new[] { "GUEST_INTR_STATUS", "GUEST_PML_INDEX", "GUEST_SS_AR_BYTES", "VMX_PREEMPTION_TIMER_VALUE" }));
-        Assert.That(rw15.Except(rw16), Is.EquivalentTo(new[] { "GUEST_CS_SELECTOR", "GUEST_CS_LIMIT", "GUEST_CS_BASE", "GUEST_ES_BASE", "GUEST_BNDCFGS", "TSC_OFFSET" }));
+        Assert.That(rw15.Except(rw16), Is.EquivalentTo(new[] { "GUEST_CS_SELECTOR", "GUEST_CS_LIMIT", "GUEST_CS_BASE", "GUEST_ES_BASE", "GUEST_BNDCFGS",
+            "TSC_OFFSET" }));
     }
 
     /// <summary>

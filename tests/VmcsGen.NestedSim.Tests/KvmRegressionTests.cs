@@ -39,7 +39,8 @@ public sealed class KvmRegressionTests
         TestContext.Out.WriteLine(string.Join("\n", compiled.Diagnostics));
         if (report?.First is { } first)
         {
-            TestContext.Out.WriteLine($"{first.Divergence.Field} ({first.Divergence.Class}): " + string.Join("; ", first.Events) + " -> " + first.Divergence.Difference);
+            TestContext.Out.WriteLine($"{first.Divergence.Field} ({first.Divergence.Class}): " + string.Join("; ", first.Events) + " -> " +
+                first.Divergence.Difference);
         }
 
         return (compiled, report);
@@ -141,8 +142,10 @@ public sealed class KvmRegressionTests
     [Test]
     public void VerifyRefusesBadInputWithOneLine()
     {
-        Assert.That(() => RunVerify("--manifest", "/nonexistent/x.vmcs"), Throws.ArgumentException.With.Message.StartsWith("--manifest /nonexistent/x.vmcs: neither a shipped manifest"));
-        Assert.That(() => RunVerify("--manifest", "kvm", "--sequences", "0"), Throws.ArgumentException.With.Message.StartsWith("--sequences takes a whole number of sequences from 1 to 1,000,000, got '0'"));
+        Assert.That(() => RunVerify("--manifest", "/nonexistent/x.vmcs"), Throws.ArgumentException.With.Message.StartsWith("--manifest /nonexistent/x.vmcs: " +
+            "neither a shipped manifest"));
+        Assert.That(() => RunVerify("--manifest", "kvm", "--sequences", "0"),
+            Throws.ArgumentException.With.Message.StartsWith("--sequences takes a whole number of sequences from 1 to 1,000,000, got '0'"));
         Assert.That(() => RunVerify("--manifest", "kvm", "--format", "csv"), Throws.ArgumentException.With.Message.StartsWith("--format takes table or json"));
         Assert.That(() => RunVerify(), Throws.ArgumentException.With.Message.EqualTo("verify needs --manifest NAME|FILE"));
     }
@@ -159,7 +162,8 @@ public sealed class KvmRegressionTests
         TestContext.Out.WriteLine(report);
         Assert.That(report.Safe, Is.False);
         Assert.That(report.Divergence, Does.Contain("0x2806="), "an L2 exit saved EFER");
-        Assert.That(SafetyCheck.Run(VerifyCommand.Compile("kvm.vmcs", Kvm()).Layout!, 300, seed: 1).Safe, Is.True, "the shipped kvm.vmcs is safe under the same sequences");
+        Assert.That(SafetyCheck.Run(VerifyCommand.Compile("kvm.vmcs", Kvm()).Layout!, 300, seed: 1).Safe, Is.True,
+            "the shipped kvm.vmcs is safe under the same sequences");
     }
 
     /// <summary>Issue #27's example: compare kvm against kvm with GUEST_IA32_EFER no-sync showed a 5-cycle saving.</summary>

@@ -34,7 +34,8 @@ public sealed class MeasurementsTests
     public void BadVmexitOutputNamesTheLine(string text, int line, string message)
     {
         var path = Write(text);
-        Assert.That(() => Measurements.ReadVmexitOutput(path, Known), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}({line},1): error: {message}"));
+        Assert.That(() => Measurements.ReadVmexitOutput(path, Known), Throws.TypeOf<FormatException>().With.Message.StartsWith($"{path}({line},1): error: " +
+            $"{message}"));
     }
 
     [Test]

@@ -27,14 +27,17 @@ public sealed class OptionsTests
 
     [Test]
     public void AMissingCostsFileIsNamedWithItsOption() =>
-        Assert.That(() => Program.Costs("/nonexistent/my.costs", new Dictionary<string, double>()), Throws.ArgumentException.With.Message.EqualTo("--costs /nonexistent/my.costs: no such file"));
+        Assert.That(() => Program.Costs("/nonexistent/my.costs", new Dictionary<string, double>()),
+            Throws.ArgumentException.With.Message.EqualTo("--costs /nonexistent/my.costs: no such file"));
 
     [Test]
     public void UnknownCostsAndManifestsAreNamed()
     {
-        Assert.That(() => new CostModel(new Dictionary<string, double> { ["vmreed"] = 1 }), Throws.ArgumentException.With.Message.StartsWith("unknown cost 'vmreed'"));
+        Assert.That(() => new CostModel(new Dictionary<string, double> { ["vmreed"] = 1 }),
+            Throws.ArgumentException.With.Message.StartsWith("unknown cost 'vmreed'"));
         Assert.That(() => Samples.NestedSim.Strategies.Build(Sim.Layouts, ["nope"]), Throws.ArgumentException.With.Message.Contains("--manifest nope"));
         Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"));
-        Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["VmcsGen.Layouts.Minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"), "the name --list prints");
+        Assert.That(Samples.NestedSim.Strategies.Build(Sim.Layouts, ["VmcsGen.Layouts.Minimal"]).Last().Layout.ManifestFile, Is.EqualTo("minimal.vmcs"),
+            "the name --list prints");
     }
 }

@@ -74,7 +74,8 @@ public sealed class PlotTests
         Run("--workload", "cpuid-loop", "--workload", "idle", "--rounds", "300", "--format", "csv", "--plot", File("ladder.svg"), "--plot-size", "1000x700");
         var (width, height, text) = ReadSvg(File("ladder.svg"));
         Assert.That((width, height), Is.EqualTo((1000, 700)));
-        Assert.That(text, Does.Contain("cpuid-loop").And.Contain("idle").And.Contain("kvm-2018").And.Contain("+ro-split").And.Contain("+compile-time-offsets").And.Contain("+rare-sync").And.Contain("+control-shadows"));
+        Assert.That(text, Does.Contain("cpuid-loop").And.Contain("idle").And.Contain("kvm-2018").And.Contain("+ro-split")
+            .And.Contain("+compile-time-offsets").And.Contain("+rare-sync").And.Contain("+control-shadows"));
         Assert.That(text, Does.Contain("modelled cycles per round trip").And.Contain("fixed work").And.Contain("counted VMCS work"));
         Assert.That(text, Does.Not.Contain("no-shadow"), "the ladder starts at kvm-2018");
 
@@ -92,7 +93,8 @@ public sealed class PlotTests
         var published = document.RootElement.GetProperty("tests").EnumerateArray()
             .Where(t => t.GetProperty("published").ValueKind != JsonValueKind.Null).Select(t => t.GetProperty("name").GetString()!).ToList();
         Assert.That(published, Has.Count.EqualTo(13), "the tests of the 2019 table");
-        Assert.That(published, Has.All.Matches<string>(name => text.Contains(name, StringComparison.Ordinal)), "every test with a published figure is labelled");
+        Assert.That(published, Has.All.Matches<string>(name => text.Contains(name, StringComparison.Ordinal)),
+            "every test with a published figure is labelled");
         Assert.That(text, Does.Contain("published change").And.Contain("modelled change").And.Contain("± 2.5 points").And.Contain("(%)"));
 
         Run("suite", "vmexit", "--rounds", "300", "--format", "csv", "--plot", File("suite.png"), "--plot-size", "640x480");
@@ -102,7 +104,8 @@ public sealed class PlotTests
     [Test]
     public void ACompareIsDrawnPerWorkloadWithItsLargestFieldChange()
     {
-        var json = Run("compare", "kvm-2018", "kvm", "--workload", "idle", "--workload", "cpuid-loop", "--rounds", "300", "--format", "json", "--plot", File("compare.svg"));
+        var json = Run("compare", "kvm-2018", "kvm", "--workload", "idle", "--workload", "cpuid-loop", "--rounds", "300", "--format", "json", "--plot",
+            File("compare.svg"));
         var (_, _, text) = ReadSvg(File("compare.svg"));
         using var document = JsonDocument.Parse(json);
         var largest = document.RootElement.GetProperty("changes").EnumerateArray()

@@ -30,8 +30,12 @@ public sealed class ReportTests
 
         var csv = Report.ToCsv(results).Trim().Split('\n').Select(l => l.Split(',')).ToList();
         var header = csv[0].ToList();
-        string[] keys = ["l1Exits", "vmreads", "vmwrites", "controlVmwrites", "vmptrlds", "vmclears", "fullConsistencyChecks", "vcpuStateSwitches", "runtimeOffsetLookups", "shadowedAccesses", "rareSyncs", "l1UserspaceTrips", "l1Injections", "fixedCycles", "countedCycles", "cycles", "deltaVsKvm2018", "changeVsKvm2018"];
-        string[] columns = ["l1_exits", "vmreads", "vmwrites", "control_vmwrites", "vmptrlds", "vmclears", "full_consistency_checks", "vcpu_state_switches", "runtime_offset_lookups", "shadowed_accesses", "rare_syncs", "l1_userspace_trips", "l1_injections", "fixed_cycles", "counted_cycles", "cycles", "delta_vs_kvm2018", "change_vs_kvm2018"];
+        string[] keys = ["l1Exits", "vmreads", "vmwrites", "controlVmwrites", "vmptrlds", "vmclears", "fullConsistencyChecks", "vcpuStateSwitches",
+            "runtimeOffsetLookups", "shadowedAccesses", "rareSyncs", "l1UserspaceTrips", "l1Injections", "fixedCycles", "countedCycles", "cycles",
+            "deltaVsKvm2018", "changeVsKvm2018"];
+        string[] columns = ["l1_exits", "vmreads", "vmwrites", "control_vmwrites", "vmptrlds", "vmclears", "full_consistency_checks", "vcpu_state_switches",
+            "runtime_offset_lookups", "shadowed_accesses", "rare_syncs", "l1_userspace_trips", "l1_injections", "fixed_cycles", "counted_cycles", "cycles",
+            "delta_vs_kvm2018", "change_vs_kvm2018"];
         for (var i = 0; i < strategies.Count; i++)
         {
             var perRoundTrip = strategies[i].GetProperty("perRoundTrip");

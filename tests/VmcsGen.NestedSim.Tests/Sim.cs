@@ -33,5 +33,6 @@ internal static class Sim
 
     /// <summary>samples/NestedSim/README.md with line breaks and indentation folded to single spaces.</summary>
     public static string Readme() =>
-        System.Text.RegularExpressions.Regex.Replace(System.IO.File.ReadAllText(System.IO.Path.Combine(RepositoryRoot(), "samples", "NestedSim", "README.md")), @"\s+", " ");
+        System.Text.RegularExpressions.Regex.Replace(System.IO.File.ReadAllText(System.IO.Path.Combine(RepositoryRoot(), "samples", "NestedSim", "README.md")),
+            @"\s+", " ");
 }

@@ -151,7 +151,8 @@ public sealed class SimulatorTests
     public void TheSameSeedReplaysTheSameEventsAndAnotherSeedDoesNot()
     {
         var workload = WorkloadParser.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "Workloads", "io-mix.workload"));
-        string Key(int seed) => string.Join(";", Simulator.Trace(workload, Sim.Names, 200, seed).Select(r => $"{r.Exit}:{r.Hardware.Length}:{r.Handler.Length}"));
+        string Key(int seed) =>
+            string.Join(";", Simulator.Trace(workload, Sim.Names, 200, seed).Select(r => $"{r.Exit}:{r.Hardware.Length}:{r.Handler.Length}"));
         Assert.That(Key(7), Is.EqualTo(Key(7)));
         Assert.That(Key(7), Is.Not.EqualTo(Key(8)));
     }

@@ -76,7 +76,8 @@ public sealed class SuiteTests
         var kernel = Run("inl_from_kernel");
         var qemu = Run("inl_from_qemu");
         Assert.That(qemu.Before.Events[CostModel.UserspaceEvent], Is.EqualTo(400));
-        Assert.That(qemu.Before.PerRound(qemu.Before.Cost.Fixed) - kernel.Before.PerRound(kernel.Before.Cost.Fixed), Is.EqualTo(costs[CostModel.UserspaceEvent]).Within(1e-6));
+        Assert.That(qemu.Before.PerRound(qemu.Before.Cost.Fixed) - kernel.Before.PerRound(kernel.Before.Cost.Fixed),
+            Is.EqualTo(costs[CostModel.UserspaceEvent]).Within(1e-6));
     }
 
     [Test]
@@ -183,7 +184,8 @@ public sealed class SuiteTests
         var before = cpuid.GetProperty("before");
         var after = cpuid.GetProperty("after");
         Assert.That(before.GetProperty("strategy").GetString(), Is.EqualTo("kvm-2018"));
-        Assert.That(before.GetProperty("cycles").GetDouble(), Is.EqualTo(before.GetProperty("fixedCycles").GetDouble() + before.GetProperty("countedCycles").GetDouble()).Within(1e-6));
+        Assert.That(before.GetProperty("cycles").GetDouble(),
+            Is.EqualTo(before.GetProperty("fixedCycles").GetDouble() + before.GetProperty("countedCycles").GetDouble()).Within(1e-6));
         var delta = after.GetProperty("cycles").GetDouble() - before.GetProperty("cycles").GetDouble();
         Assert.That(cpuid.GetProperty("delta").GetDouble(), Is.EqualTo(delta).Within(1e-6));
         Assert.That(cpuid.GetProperty("changePercent").GetDouble(), Is.EqualTo(100 * delta / before.GetProperty("cycles").GetDouble()).Within(1e-9));

@@ -22,7 +22,8 @@ public sealed class TraceTests
         var trace = Simulator.Trace(workload, Sim.Names, rounds, seed: 5);
         using var writer = new StringWriter();
         var strategy = Sim.Named("kvm");
-        var result = Simulator.Run(strategy, workload, Sim.Names, trace, CostModel.Default(), wrap: e => new NestedTraceRecorder(e, writer, strategy.Layout.Fields), warmup: 0);
+        var result = Simulator.Run(strategy, workload, Sim.Names, trace, CostModel.Default(), wrap: e =>
+            new NestedTraceRecorder(e, writer, strategy.Layout.Fields), warmup: 0);
         return (writer.ToString(), result);
     }
 
@@ -96,7 +97,8 @@ public sealed class TraceTests
         var trace = TraceFile.Parse(viaIVmcs, "ivmcs.trace", Sim.Names);
         Assert.That(trace.Rounds.Select(r => r.Handler.Count), Is.EqualTo(new[] { 4, 4, 4 }));
         var workload = TraceFile.ToWorkload(trace, "ivmcs");
-        Assert.That(workload.Exits.Single().Steps.Last().Value, Is.EqualTo(new ValueSpec(ValueKind.Add, 2)), "RIP advances by the instruction length each time: +2");
+        Assert.That(workload.Exits.Single().Steps.Last().Value, Is.EqualTo(new ValueSpec(ValueKind.Add, 2)),
+            "RIP advances by the instruction length each time: +2");
     }
 
     [Test]
@@ -125,10 +127,12 @@ public sealed class TraceTests
         var (text, _) = Record(name, 5_000);
         var converted = TraceFile.ToWorkload(TraceFile.Parse(text, name + ".trace", Sim.Names), name);
         var reparsed = WorkloadParser.Parse(TraceFile.ToWorkloadText(converted), name + ".converted.workload");
-        Assert.That(reparsed.Exits.Select(e => (e.Name, e.Weight, e.Steps.Count)), Is.EqualTo(converted.Exits.Select(e => (e.Name, e.Weight, e.Steps.Count))), "the workload text reads back as written");
+        Assert.That(reparsed.Exits.Select(e => (e.Name, e.Weight, e.Steps.Count)), Is.EqualTo(converted.Exits.Select(e => (e.Name, e.Weight, e.Steps.Count))),
+            "the workload text reads back as written");
 
         var original = WorkloadParser.Load(Path.Combine(Workloads, name + ".workload"));
-        double Cycles(Workload w) => Simulator.Run(Sim.Named("kvm"), w, Sim.Names, Simulator.Trace(w, Sim.Names, 20_000, seed: 9), CostModel.Default()).CyclesPerRound;
+        double Cycles(Workload w) => Simulator.Run(Sim.Named("kvm"), w, Sim.Names, Simulator.Trace(w, Sim.Names, 20_000, seed: 9),
+            CostModel.Default()).CyclesPerRound;
         var (before, after) = (Cycles(original), Cycles(reparsed));
         TestContext.Out.WriteLine($"{name}: original {before:N0}, converted {after:N0} cycles per round trip, {converted.Exits.Count} exit shapes");
         Assert.That(after, Is.EqualTo(before).Within(1).Percent);
@@ -140,7 +144,8 @@ public sealed class TraceTests
     public void TheExampleInTraceMdParsesAsDocumented()
     {
         var markdown = File.ReadAllText(Path.Combine(Sim.RepositoryRoot(), "docs", "TRACE.md"));
-        var block = System.Text.RegularExpressions.Regex.Match(markdown, "```trace\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline).Groups[1].Value;
+        var block = System.Text.RegularExpressions.Regex.Match(markdown, "```trace\n(.*?)```",
+            System.Text.RegularExpressions.RegexOptions.Singleline).Groups[1].Value;
         var trace = TraceFile.Parse(block, "TRACE.md", Sim.Names);
         Assert.That(trace.Rounds, Has.Count.EqualTo(1));
         Assert.That((trace.Rounds[0].Reason, trace.Rounds[0].Hardware.Count, trace.Rounds[0].Handler.Count, trace.Setup.Count), Is.EqualTo((12, 3, 5, 2)));
@@ -199,7 +204,8 @@ public sealed class TraceTests
     public void AdviseWritesTheProposalAndJsonWithTheSameNumbers() => InTemporaryDirectory(directory =>
     {
         var output = Path.Combine(directory, "kvm-cpuid.vmcs");
-        var (status, json) = RunCommand("advise", "--manifest", "kvm", "--workload", "cpuid-loop", "--rounds", "2000", "--safety", "50", "--format", "json", "--out", output);
+        var (status, json) = RunCommand("advise", "--manifest", "kvm", "--workload", "cpuid-loop", "--rounds", "2000", "--safety", "50", "--format", "json",
+            "--out", output);
         Assert.That(status, Is.EqualTo(Program.Ran));
         using var document = System.Text.Json.JsonDocument.Parse(json);
         var root = document.RootElement;
@@ -259,7 +265,8 @@ public sealed class TraceTests
         {
             Sim.AssertReadmeSays(readme, row);
             Sim.AssertReadmeSays(readme, $"… ({changes.Count} fields)");
-            Sim.AssertReadmeSays(readme, $"HOST_CR3 {hostCr3.GetProperty("before").GetString()} → {hostCr3.GetProperty("after").GetString()} 0 % {hostCr3.GetProperty("writeShare").GetDouble() * 100:0.#} % {hostCr3.GetProperty("cyclesSaved").GetDouble():0.0}");
+            Sim.AssertReadmeSays(readme, $"HOST_CR3 {hostCr3.GetProperty("before").GetString()} → {hostCr3.GetProperty("after").GetString()} 0 % " +
+                $"{hostCr3.GetProperty("writeShare").GetDouble() * 100:0.#} % {hostCr3.GetProperty("cyclesSaved").GetDouble():0.0}");
         });
     });
 
@@ -272,7 +279,8 @@ public sealed class TraceTests
         var truncated = Path.Combine(directory, "cut.trace");
         File.WriteAllText(truncated, "vmcsgen-trace 1\nlaunch\nexit 10\nread VM_EXIT_REASON 0xA\n");
 
-        string Error(params string[] args) => Assert.Throws<ArgumentException>(() => AdviseCommand.Run("advise", [.. args, "--out", output, "--quiet"]))!.Message;
+        string Error(params string[] args) =>
+            Assert.Throws<ArgumentException>(() => AdviseCommand.Run("advise", [.. args, "--out", output, "--quiet"]))!.Message;
         Assert.Multiple(() =>
         {
             Assert.That(Error("--manifest", badManifest), Does.Contain("bad.vmcs(3,18): error VMCS0002"));
@@ -280,7 +288,8 @@ public sealed class TraceTests
             Assert.That(Error("--manifest", "kvm", "--workload", "idle:-1"), Does.Contain("the weight must be a number from 0 up"));
             Assert.That(Error("--manifest", "nonesuch"), Does.Contain("--manifest nonesuch: neither a manifest compiled into NestedSim"));
             Assert.That(Error(), Does.Contain("advise needs --manifest"));
-            var e = Assert.Throws<WorkloadFormatException>(() => AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", truncated, "--out", output, "--quiet"]))!;
+            var e = Assert.Throws<WorkloadFormatException>(() => AdviseCommand.Run("advise", ["--manifest", "kvm", "--trace", truncated, "--out", output,
+                "--quiet"]))!;
             Assert.That(e.Message, Does.Contain("cut.trace(4,1): error: the trace ends inside the round trip that began at line 3"));
             Assert.That(File.Exists(output), Is.False, "nothing is written on error");
         });

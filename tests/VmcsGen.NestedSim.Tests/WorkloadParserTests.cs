@@ -78,7 +78,8 @@ public sealed class WorkloadParserTests
         // SDM 27.2-27.3: a VM exit saves exit information and guest state; it never writes controls or host state.
         var w = WorkloadParser.Parse($"workload w\nexit A weight 1\n  hw    {field} 4\nend\n", "w.workload");
         var error = Assert.Throws<WorkloadFormatException>(() => Simulator.Validate(w, Sim.Names))!;
-        Assert.That(error.Message, Is.EqualTo($"w.workload(3,9): error: the CPU does not write {field} on a VM exit ({type} field); an hw line names exit-information or guest-state fields"));
+        Assert.That(error.Message, Is.EqualTo($"w.workload(3,9): error: the CPU does not write {field} on a VM exit ({type} field); " +
+            "an hw line names exit-information or guest-state fields"));
     }
 
     [Test]
@@ -87,18 +88,22 @@ public sealed class WorkloadParserTests
         var directory = Directory.CreateTempSubdirectory("vmcsgen-workload-").FullName;
         try
         {
-            File.WriteAllText(Path.Combine(directory, "lib.handlers"), "setup\n  write GUEST_RIP 0x1000\nend\nexit A weight 7\n  read VM_EXIT_REASON\n  event l1-userspace p=0.5\nend\nexit B weight 1\n  read GUEST_RIP\nend\n");
+            File.WriteAllText(Path.Combine(directory, "lib.handlers"), "setup\n  write GUEST_RIP 0x1000\nend\nexit A weight 7\n  read VM_EXIT_REASON\n  " +
+                "event l1-userspace p=0.5\nend\nexit B weight 1\n  read GUEST_RIP\nend\n");
             var path = Path.Combine(directory, "t.workload");
             File.WriteAllText(path, "workload t\nper-iteration 2\nhandlers lib.handlers\nrun B weight 3\nrun A weight 1\n");
             var w = WorkloadParser.Load(path);
             Assert.That((w.PerIteration, w.Exits.Select(e => (e.Name, e.Weight)).ToList()), Is.EqualTo((2, new[] { ("B", 3), ("A", 1) }.ToList())));
             Assert.That(w.Exits[1].Steps[1], Is.EqualTo(new Step(StepKind.Event, "l1-userspace", new ValueSpec(ValueKind.Add, 0), 0.5, 6, 9)));
-            Assert.That((w.Setup.Single().Field, w.SetupPath, w.PathOf(w.Exits[0].Steps[0])), Is.EqualTo(("GUEST_RIP", Path.Combine(directory, "lib.handlers"), Path.Combine(directory, "lib.handlers"))));
+            Assert.That((w.Setup.Single().Field, w.SetupPath, w.PathOf(w.Exits[0].Steps[0])),
+                Is.EqualTo(("GUEST_RIP", Path.Combine(directory, "lib.handlers"), Path.Combine(directory, "lib.handlers"))));
 
             File.WriteAllText(path, "workload t\nhandlers lib.handlers\nrun C weight 1\n");
-            Assert.That(() => WorkloadParser.Load(path), Throws.TypeOf<WorkloadFormatException>().With.Message.EqualTo($"{path}(3,5): error: no exit 'C' in lib.handlers; it has: A, B"));
+            Assert.That(() => WorkloadParser.Load(path), Throws.TypeOf<WorkloadFormatException>().With.Message.EqualTo(
+                $"{path}(3,5): error: no exit 'C' in lib.handlers; it has: A, B"));
             File.WriteAllText(path, "workload t\nhandlers nope.handlers\n");
-            Assert.That(() => WorkloadParser.Load(path), Throws.TypeOf<WorkloadFormatException>().With.Message.StartsWith($"{path}(2,10): error: handlers file 'nope.handlers' not found"));
+            Assert.That(() => WorkloadParser.Load(path), Throws.TypeOf<WorkloadFormatException>().With.Message.StartsWith(
+                $"{path}(2,10): error: handlers file 'nope.handlers' not found"));
         }
         finally
         {
@@ -112,7 +117,8 @@ public sealed class WorkloadParserTests
         Assert.That(WorkloadParser.Parse(text, "w.workload").PerIteration, Is.EqualTo(expected));
 
     [TestCase("workload w\nper-iteration many\n", 2, 15, "expected a whole number of nested round trips per iteration (0 to 16), got 'many'")]
-    [TestCase("workload w\nper-iteration 0\nexit A weight 1\n  read X\nend\n", 6, 1, "a workload with 'per-iteration 0' has no exits; remove its exit blocks and run lines")]
+    [TestCase("workload w\nper-iteration 0\nexit A weight 1\n  read X\nend\n", 6, 1, "a workload with 'per-iteration 0' has no exits; " +
+        "remove its exit blocks and run lines")]
     [TestCase("workload w\nexit A weight 1\n  event coffee\nend\n", 3, 9, "unknown event 'coffee'; known: l1-userspace, l1-inject")]
     [TestCase("workload w\nrun A weight 1\n", 2, 1, "'run' needs a 'handlers FILE' line before it")]
     [TestCase("workload w\nexit A weight 1\n  read X\nend\nexit A weight 1\n  read X\nend\n", 5, 6, "exit 'A' is defined twice")]

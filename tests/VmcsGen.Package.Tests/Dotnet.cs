@@ -118,9 +118,11 @@ public sealed class LocalFeed
         var feed = Path.Combine(work, "feed");
         var version = "0.1.0-test." + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
         var root = Dotnet.RepositoryRoot();
-        foreach (var project in new[] { Path.Combine("runtime", "VmcsGen.Runtime", "VmcsGen.Runtime.csproj"), Path.Combine("samples", "NestedSim", "NestedSim.csproj") })
+        foreach (var project in new[] { Path.Combine("runtime", "VmcsGen.Runtime", "VmcsGen.Runtime.csproj"),
+            Path.Combine("samples", "NestedSim", "NestedSim.csproj") })
         {
-            Dotnet.Run(root, Path.Combine(work, "packages"), false, "pack", Path.Combine(root, project), "-c", Dotnet.Configuration, "--no-build", "-o", feed, "-p:PackageVersion=" + version);
+            Dotnet.Run(root, Path.Combine(work, "packages"), false, "pack", Path.Combine(root, project), "-c", Dotnet.Configuration, "--no-build", "-o", feed,
+                "-p:PackageVersion=" + version);
         }
 
         return (feed, version);

@@ -62,7 +62,8 @@ public sealed class ToolPackageTests
         using var document = JsonDocument.Parse(json);
         var tests = document.RootElement.GetProperty("tests").EnumerateArray().ToList();
         Assert.That(document.RootElement.GetProperty("schema").GetString(), Is.EqualTo("vmcsgen-nestedsim-suite/1"));
-        Assert.That(tests.Single(t => t.GetProperty("name").GetString() == "cpuid").GetProperty("published").GetProperty("before").GetDouble(), Is.EqualTo(14_886), "the 2019 cover letter's cpuid row, from the shipped Calibration/ table");
+        Assert.That(tests.Single(t => t.GetProperty("name").GetString() == "cpuid").GetProperty("published").GetProperty("before").GetDouble(),
+            Is.EqualTo(14_886), "the 2019 cover letter's cpuid row, from the shipped Calibration/ table");
     }
 
     [Test]
@@ -71,7 +72,8 @@ public sealed class ToolPackageTests
         var manifest = Path.Combine(_work, "my.vmcs");
         File.Copy(Path.Combine(Dotnet.RepositoryRoot(), "fields", "kvm.vmcs"), manifest, overwrite: true);
         var proposal = Path.Combine(_work, "my.advised.vmcs");
-        var (_, output, _) = Sim(0, "advise", "--manifest", "my.vmcs", "--workload", "cpuid-loop", "--rounds", "300", "--safety", "10", "--quiet", "--out", proposal);
+        var (_, output, _) = Sim(0, "advise", "--manifest", "my.vmcs", "--workload", "cpuid-loop", "--rounds", "300", "--safety", "10", "--quiet", "--out",
+            proposal);
         Assert.That(output, Does.Contain("proved:"));
         Assert.That(File.ReadAllText(proposal), Does.StartWith("# Proposed by NestedSim advise from my.vmcs"));
     }
@@ -95,7 +97,8 @@ public sealed class ToolPackageTests
         if (id == "VmcsGen.Sim")
         {
             Assert.That(nuspec, Does.Contain(@"<packageType name=""DotnetTool"" />"));
-            Assert.That(package.Entries.Select(e => e.FullName), Does.Contain("tools/net10.0/any/fields/kvm.vmcs").And.Contain("tools/net10.0/any/Workloads/vmexit/cpuid.workload").And.Contain("tools/net10.0/any/Costs/default.costs"));
+            Assert.That(package.Entries.Select(e => e.FullName), Does.Contain("tools/net10.0/any/fields/kvm.vmcs")
+                .And.Contain("tools/net10.0/any/Workloads/vmexit/cpuid.workload").And.Contain("tools/net10.0/any/Costs/default.costs"));
         }
     }
 }

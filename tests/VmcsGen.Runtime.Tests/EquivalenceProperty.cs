@@ -33,17 +33,20 @@ internal static class EquivalenceProperty
     public sealed record Clear(ulong Address) : Event { public override string ToString() => $"VMCLEAR 0x{Address:X}"; }
     public sealed record Launch : Event { public override string ToString() => "VMLAUNCH"; }
     public sealed record Resume : Event { public override string ToString() => "VMRESUME"; }
-    public sealed record Exit(FieldWrite[] Writes) : Event { public override string ToString() => "L2 exit: " + string.Join(", ", Writes.Select(w => $"0x{w.Encoding:X4}=0x{w.Value:X}")); }
+    public sealed record Exit(FieldWrite[] Writes) : Event { public override string ToString() =>
+        "L2 exit: " + string.Join(", ", Writes.Select(w => $"0x{w.Encoding:X4}=0x{w.Value:X}")); }
     public sealed record Export : Event { public override string ToString() => "export"; }
     public sealed record PtrSt : Event { public override string ToString() => "VMPTRST"; }
     public sealed record VmxOn(ulong Address) : Event { public override string ToString() => $"VMXON 0x{Address:X}"; }
     public sealed record VmxOff : Event { public override string ToString() => "VMXOFF"; }
-    public sealed record WriteThrough(uint Encoding, ulong Value) : Event { public override string ToString() => $"L2 WRMSR written through: 0x{Encoding:X4} <- 0x{Value:X}"; }
+    public sealed record WriteThrough(uint Encoding, ulong Value) : Event { public override string ToString() =>
+        $"L2 WRMSR written through: 0x{Encoding:X4} <- 0x{Value:X}"; }
     public sealed record Reimport : Event { public override string ToString() => "KVM_SET_NESTED_STATE of the last export (or of a fresh one)"; }
 
     public sealed record Scenario(ulong Features, bool VmwriteAny, Event[] Events)
     {
-        public override string ToString() => $"features 0x{Features:X}, L1 VMWRITE-any {VmwriteAny}\n  " + string.Join("\n  ", Events.Select(e => e.ToString()));
+        public override string ToString() => $"features 0x{Features:X}, L1 VMWRITE-any {VmwriteAny}\n  " + string.Join("\n  ",
+            Events.Select(e => e.ToString()));
     }
 
     /// <summary>What the sequences exercised, summed over a run, so a test that passes is known to have tested something.</summary>
@@ -63,7 +66,8 @@ internal static class EquivalenceProperty
         }
 
         public override string ToString() =>
-            $"{Sequences} sequences: {Entries} nested entries, {Exits} L2 exits, {RareSyncs} lazy rare syncs, {ShadowedAccesses} shadowed and {TrappedAccesses} trapped L1 accesses, {Releases} VMPTRLD/VMCLEAR";
+            $"{Sequences} sequences: {Entries} nested entries, {Exits} L2 exits, {RareSyncs} lazy rare syncs, {ShadowedAccesses} shadowed and " +
+                $"{TrappedAccesses} trapped L1 accesses, {Releases} VMPTRLD/VMCLEAR";
     }
 
     /// <summary>Runs the property; returns null when it holds, else CsCheck's report with the shrunk sequence.</summary>
@@ -77,7 +81,9 @@ internal static class EquivalenceProperty
             Scenarios<TLayout, TControls>(vmwriteAnyVaries).Sample(
                 scenario => Divergence<TLayout, TControls>(options, scenario, coverage, underTest) is null,
                 iter: iterations,
-                print: s => Minimize<TLayout, TControls>(options, s, underTest) is var m ? m + "\n  diverged at: " + Divergence<TLayout, TControls>(options, m, underTest: underTest) : string.Empty);
+                print: s => Minimize<TLayout, TControls>(options, s, underTest) is var m
+                    ? m + "\n  diverged at: " + Divergence<TLayout, TControls>(options, m, underTest: underTest)
+                    : string.Empty);
             return null;
         }
         catch (CsCheckException e)
@@ -133,7 +139,8 @@ internal static class EquivalenceProperty
         where TControls : struct
     {
         var fields = TLayout.Fields.ToArray();
-        var encodings = fields.SelectMany(f => f.Width == FieldWidth.Bits64 ? new ulong[] { f.Encoding, f.Encoding | 1 } : new ulong[] { f.Encoding }).ToArray();
+        var encodings = fields.SelectMany(f => f.Width == FieldWidth.Bits64 ? new ulong[] { f.Encoding, f.Encoding | 1 }
+            : new ulong[] { f.Encoding }).ToArray();
         var rareOrGuest = fields.Where(f => f.Class is FieldClass.RareSync || f.Type == FieldType.GuestState).Select(f => (ulong)f.Encoding).ToArray();
         // The CPU's side comes from the SDM (CpuExitWrites) and the engine's declared L0 policy (L0KeptFields), never from
         // the manifest's classes: an exit may write any field of the layout an exit saves, L0 writes through the fields it
@@ -148,7 +155,8 @@ internal static class EquivalenceProperty
 
         // A shadow-rw access-rights field (kvm-2018's CS/SS, warning VMCS0115) lets L1 store bits L0 would mask: a known,
         // documented divergence (see ShadowRwArBytesAreTheOneKnownDivergence), so only values the mask keeps are drawn there.
-        var shadowRwArBytes = fields.Where(f => f.Class == FieldClass.ShadowRw && f.Encoding is >= 0x4814 and <= 0x4822).Select(f => (ulong)f.Encoding).ToHashSet();
+        var shadowRwArBytes = fields.Where(f => f.Class == FieldClass.ShadowRw && f.Encoding is >= 0x4814 and <= 0x4822).Select(f =>
+            (ulong)f.Encoding).ToHashSet();
 
         // Half the VM-exit controls L1 writes ask for every save the SDM gates (bits 2, 18, 20, 22, 30).
         var exitControls = Gen.Frequency((1, Gen.ULong), (1, Gen.ULong.Select(v => v | SaveAll)));
@@ -163,7 +171,8 @@ internal static class EquivalenceProperty
                 ? Gen.Select(Gen.OneOfConst(present), value).Select(t => (Event)new WriteThrough(t.Item1.Encoding, t.Item2))
                 : Exits(features);
 
-        var features = Gen.ULong[0, TLayout.AllFeatures].Select(f => Gen.Frequency((3, Gen.Const(TLayout.AllFeatures)), (1, Gen.Const(f & TLayout.AllFeatures)))).SelectMany(g => g);
+        var features = Gen.ULong[0, TLayout.AllFeatures].Select(f => Gen.Frequency((3, Gen.Const(TLayout.AllFeatures)),
+            (1, Gen.Const(f & TLayout.AllFeatures)))).SelectMany(g => g);
         var vmwriteAny = vmwriteAnyVaries ? Gen.Bool : Gen.Const(TLayout.VmwriteAny);
         // Most scenarios start the way a hypervisor does (VMPTRLD, VMLAUNCH), so the random part runs mostly around L2.
         var prologue = Gen.Frequency(
@@ -228,7 +237,8 @@ internal static class EquivalenceProperty
                 PtrSt when !inL2 => (ReadText(engine.L1VmPtrSt(out var a), a), ReadText(reference.L1VmPtrSt(out var b), b)),
                 VmxOn v when !inL2 => (engine.L1VmxOn(v.Address).ToString(), reference.L1VmxOn(v.Address).ToString()),
                 VmxOff when !inL2 => (engine.L1VmxOff().ToString(), reference.L1VmxOff().ToString()),
-                WriteThrough t when inL2 && L0KeptFields.TryGet(t.Encoding, out var kept) && CpuExitWrites.Holds(kept.Condition, ExitControlsOf(reference)) => WriteThroughBoth(engine, reference, t),
+                WriteThrough t when inL2 && L0KeptFields.TryGet(t.Encoding, out var kept) && CpuExitWrites.Holds(kept.Condition, ExitControlsOf(reference)) =>
+                    WriteThroughBoth(engine, reference, t),
                 Reimport => ReimportBoth(engine, reference, ref saved),
                 _ => (null, null),
             };

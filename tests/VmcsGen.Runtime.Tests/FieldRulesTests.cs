@@ -64,7 +64,8 @@ public sealed class FieldRulesTests
             Assert.That(
                 FieldRules.CheckClass(InstructionError, FieldClass.ShadowRw, vmwriteAny: false),
                 Is.EqualTo(FieldRules.Violations.ShadowRwExitInformation | FieldRules.Violations.ShadowedInstructionError));
-            Assert.That(FieldRules.CheckClass(InstructionError, FieldClass.ShadowRo, vmwriteAny: true), Is.EqualTo(FieldRules.Violations.ShadowedInstructionError));
+            Assert.That(FieldRules.CheckClass(InstructionError, FieldClass.ShadowRo, vmwriteAny: true),
+                Is.EqualTo(FieldRules.Violations.ShadowedInstructionError));
             Assert.That(FieldRules.CheckClass(CsArBytes, FieldClass.ShadowRw, vmwriteAny: true), Is.EqualTo(FieldRules.Violations.ShadowRwAccessRights));
             Assert.That(FieldRules.IsAllowed(CsArBytes, FieldClass.ShadowRo, vmwriteAny: true), Is.True);
             Assert.That(FieldRules.CheckControlShadow(FieldType.GuestState, FieldWidth.Bits32), Is.EqualTo(FieldRules.Violations.ControlShadowNotControl));

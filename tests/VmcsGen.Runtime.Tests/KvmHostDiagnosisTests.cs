@@ -60,7 +60,8 @@ public sealed class KvmHostDiagnosisTests
         using var kvm = KvmSystem.Open(device: device);
         using var vm = kvm.CreateVm();
         using var vcpu = vm.CreateVcpu(0);
-        var error = Assert.Throws<KvmException>(() => KvmNestedLaunch.Build(new VmxCapabilities(VmxProfile.ReferenceCpu), kvm.GetSupportedCpuid()).Apply(vm, vcpu, memory))!;
+        var error = Assert.Throws<KvmException>(() => KvmNestedLaunch.Build(new VmxCapabilities(VmxProfile.ReferenceCpu), kvm.GetSupportedCpuid()).Apply(vm,
+            vcpu, memory))!;
         Assert.That((error.Call, error.Errno), Is.EqualTo(("KVM_SET_NESTED_STATE", 22)));
     }
 
@@ -92,7 +93,8 @@ public sealed class KvmHostDiagnosisTests
 
         public int Ioctl(System.Runtime.InteropServices.SafeHandle fd, nuint request, nint argument, out int error) => throw new System.NotSupportedException();
 
-        public int Ioctl(System.Runtime.InteropServices.SafeHandle fd, nuint request, System.Span<byte> argument, out int error) => throw new System.NotSupportedException();
+        public int Ioctl(System.Runtime.InteropServices.SafeHandle fd, nuint request, System.Span<byte> argument, out int error) =>
+            throw new System.NotSupportedException();
 
         public nint Map(System.Runtime.InteropServices.SafeHandle fd, nuint length, out int error) => throw new System.NotSupportedException();
 

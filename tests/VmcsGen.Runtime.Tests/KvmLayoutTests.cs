@@ -79,7 +79,8 @@ public sealed class KvmLayoutTests
                 : switchFound && compactFound && switchOffset == want && compactOffset == want;
             if (!ok && mismatches++ < 10)
             {
-                TestContext.Out.WriteLine($"0x{encoding:X4}: reference {want?.ToString(CultureInfo.InvariantCulture) ?? "none"}, switch {switchFound}/{switchOffset}, compact {compactFound}/{compactOffset}");
+                TestContext.Out.WriteLine($"0x{encoding:X4}: reference {want?.ToString(CultureInfo.InvariantCulture) ?? "none"}, " +
+                    $"switch {switchFound}/{switchOffset}, compact {compactFound}/{compactOffset}");
             }
         }
 

@@ -133,7 +133,8 @@ public sealed class KvmLiveTests
     public void AMissingDeviceIsOneClearLine()
     {
         var error = Assert.Throws<KvmUnavailableException>(() => KvmSystem.Open("/dev/no-such-kvm"))!;
-        Assert.That(error.Message, Is.EqualTo("/dev/no-such-kvm does not exist: KVM is not available on this host (no kvm module, or no virtualization support)"));
+        Assert.That(error.Message, Is.EqualTo("/dev/no-such-kvm does not exist: KVM is not available on this host (no kvm module, " +
+            "or no virtualization support)"));
         Assert.That(error.Reason, Is.EqualTo(KvmUnavailableReason.NoDevice));
     }
 
@@ -171,7 +172,8 @@ public sealed class KvmLiveTests
             Assert.That(AllowedNestedStateSizes(), Does.Contain(0), $"a {HostVendor()} host must report a nested-state size");
             var error = Assert.Throws<KvmUnavailableException>(() => vcpu.GetNestedState())!;
             Assert.That(error.Reason, Is.EqualTo(KvmUnavailableReason.NoNestedState));
-            Assert.Ignore((HostVendor() == "kvm_intel" ? "nested VMX off: " : "no VMX: ") + $"the vendor module is {HostVendor()}, which keeps no nested state here ({error.Message})");
+            Assert.Ignore((HostVendor() == "kvm_intel" ? "nested VMX off: " : "no VMX: ") + $"the vendor module is {HostVendor()}, " +
+                $"which keeps no nested state here ({error.Message})");
         }
 
         // A fresh vCPU is outside VMX/SVM operation: the bare header (vmx_get_nested_state, svm_get_nested_state).
@@ -202,7 +204,8 @@ public sealed class KvmLiveTests
         var exit = vcpu.Run();
 
         Assert.That(
-            (exit.Reason, exit.IoDirection, exit.IoSize, exit.IoPort, exit.IoCount), Is.EqualTo((KvmRunExit.Io, (byte)1, (byte)1, (ushort)0x10, 1u)), exit.ToString());
+            (exit.Reason, exit.IoDirection, exit.IoSize, exit.IoPort, exit.IoCount), Is.EqualTo((KvmRunExit.Io, (byte)1, (byte)1, (ushort)0x10, 1u)),
+                exit.ToString());
         Assert.That(exit.IoDataOffset, Is.GreaterThan(0ul).And.LessThan((ulong)kvm.VcpuMmapSize));
     }
 
@@ -219,7 +222,8 @@ public sealed class KvmLiveTests
         var status = KvmNestedSample.Run(KvmSystem.DefaultPath, IKvmDevice.Libc, output, error);
         TestContext.Out.WriteLine(output.ToString());
         Assert.That((status, error.ToString()), Is.EqualTo((0, string.Empty)));
-        Assert.That(output.ToString(), Does.Contain("L1 got the nested VM exit: reason 10 (10 = CPUID), qualification 0x0, instruction length 2, L2's RIP 0x7000"));
+        Assert.That(output.ToString(), Does.Contain("L1 got the nested VM exit: reason 10 (10 = CPUID), qualification 0x0, instruction length 2, " +
+            "L2's RIP 0x7000"));
     }
 
     private static int OnlineCpus()

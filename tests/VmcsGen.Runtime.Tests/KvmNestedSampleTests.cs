@@ -35,7 +35,8 @@ public sealed class KvmNestedSampleTests
         var (status, output, error) = Run(new FakeKvmDevice { NestedVmx = false });
         Assert.That((status, output), Is.EqualTo((2, Array.Empty<string>())));
         Assert.That(error, Has.Length.EqualTo(1));
-        Assert.That(error[0], Does.StartWith("KvmNested: /dev/kvm offers no VMX capability MSRs").And.Contain("nested VMX is off").And.Contain("modprobe kvm_intel nested=1"));
+        Assert.That(error[0], Does.StartWith("KvmNested: /dev/kvm offers no VMX capability MSRs").And.Contain("nested VMX is off").And.Contain("modprobe " +
+            "kvm_intel nested=1"));
     }
 
     [Test]
@@ -67,8 +68,10 @@ public sealed class KvmNestedSampleTests
         device.Runs.Enqueue(new FakeRun(Fill: run => FakeKvmDevice.WriteFailEntry(run, 0x8000_0021, 1)));
         var (status, output, error) = Run(device);
         Assert.That(status, Is.EqualTo(1));
-        Assert.That(output.Last(), Is.EqualTo("KVM_RUN 1: KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x80000021 (VM-entry failure, exit reason 33: invalid guest state) on CPU 1"));
-        Assert.That(error, Is.EqualTo(new[] { "KvmNested: the vCPU stopped with KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x80000021 (VM-entry failure, exit reason 33: invalid guest state) on CPU 1 before L1's handler ran" }));
+        Assert.That(output.Last(), Is.EqualTo("KVM_RUN 1: KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x80000021 (VM-entry failure, exit reason 33: " +
+            "invalid guest state) on CPU 1"));
+        Assert.That(error, Is.EqualTo(new[] { "KvmNested: the vCPU stopped with KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x80000021 (VM-entry " +
+            "failure, exit reason 33: invalid guest state) on CPU 1 before L1's handler ran" }));
     }
 
     [Test]
@@ -78,7 +81,8 @@ public sealed class KvmNestedSampleTests
         Assert.That(status, Is.EqualTo(2));
         Assert.That(error, Is.EqualTo(new[]
         {
-            "KvmNested: /dev/kvm offers no VMX capability MSRs (IA32_VMX_BASIC is not among its 4 feature MSRs): the CPU has no VMX, or kvm_intel is not loaded (KVM_CAP_NESTED_STATE is 0)",
+            "KvmNested: /dev/kvm offers no VMX capability MSRs (IA32_VMX_BASIC is not among its 4 feature MSRs): the CPU has no VMX, " +
+                "or kvm_intel is not loaded (KVM_CAP_NESTED_STATE is 0)",
         }));
     }
 

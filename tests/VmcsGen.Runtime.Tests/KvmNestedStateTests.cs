@@ -14,7 +14,8 @@ public sealed class KvmNestedStateTests
     private const int Header = 128, Image = 4096;
 
     /// <summary>A blob as KVM would lay it out: header fields at their uapi offsets, then the images.</summary>
-    internal static byte[] Blob(ushort flags = 0, ulong vmxon = 0x1000, ulong vmcs12 = 0x2000, ushort smm = 0, uint vmxFlags = 0, ulong deadline = 0, int images = 1, uint revision = 0x11e57ed0)
+    internal static byte[] Blob(ushort flags = 0, ulong vmxon = 0x1000, ulong vmcs12 = 0x2000, ushort smm = 0, uint vmxFlags = 0, ulong deadline = 0,
+        int images = 1, uint revision = 0x11e57ed0)
     {
         var blob = new byte[Header + (images * Image)];
         BinaryPrimitives.WriteUInt16LittleEndian(blob.AsSpan(0), flags);
@@ -227,13 +228,16 @@ public sealed class KvmNestedStateTests
         }
 
         RejectedFor(Blob(), new KvmVcpuContext(VmxInCpuid: false), "no VMX");
-        RejectedFor(Blob(vmxon: ulong.MaxValue, vmcs12: ulong.MaxValue, flags: (ushort)KvmNestedStateFlags.Evmcs), new KvmVcpuContext(), "KVM_CAP_HYPERV_ENLIGHTENED_VMCS");
+        RejectedFor(Blob(vmxon: ulong.MaxValue, vmcs12: ulong.MaxValue, flags: (ushort)KvmNestedStateFlags.Evmcs), new KvmVcpuContext(),
+            "KVM_CAP_HYPERV_ENLIGHTENED_VMCS");
         RejectedFor(Blob(vmxon: 1ul << 40), new KvmVcpuContext(PhysicalAddressWidth: 39), "MAXPHYADDR");
         RejectedFor(Blob(vmcs12: 1ul << 40), new KvmVcpuContext(PhysicalAddressWidth: 39), "MAXPHYADDR");
         RejectedFor(Blob(smm: KvmNestedState.SmmVmxon), new KvmVcpuContext(), "outside SMM");
         RejectedFor(Blob(flags: 1), new KvmVcpuContext(InSmm: true), "in SMM");
         Assert.DoesNotThrow(() => KvmNestedState.Parse(Blob(smm: KvmNestedState.SmmVmxon)).ValidateFor(new KvmVcpuContext(InSmm: true)));
-        Assert.DoesNotThrow(() => KvmNestedState.Parse(Blob(vmxon: ulong.MaxValue, vmcs12: ulong.MaxValue, flags: (ushort)KvmNestedStateFlags.Evmcs)).ValidateFor(new KvmVcpuContext(EnlightenedVmcsEnabled: true)));
+        Assert.DoesNotThrow(() =>
+            KvmNestedState.Parse(Blob(vmxon: ulong.MaxValue, vmcs12: ulong.MaxValue,
+            flags: (ushort)KvmNestedStateFlags.Evmcs)).ValidateFor(new KvmVcpuContext(EnlightenedVmcsEnabled: true)));
 
         // Guest mode: vmcs12's pin-based controls 0 break a capability MSR whose allowed-0 bits are 0x16.
         var caps = new VmxCapabilities(CapabilityTests.SkylakeServer());
@@ -275,7 +279,8 @@ public sealed class KvmNestedStateTests
     [Test]
     public void MutatedBlobsEitherParseOrThrowTheDocumentedException()
     {
-        byte[][] seeds = [Blob(vmxon: ulong.MaxValue, vmcs12: ulong.MaxValue, images: 0), Blob(vmcs12: ulong.MaxValue, images: 0), Blob(flags: 1), Blob(images: 2)];
+        byte[][] seeds = [Blob(vmxon: ulong.MaxValue, vmcs12: ulong.MaxValue, images: 0), Blob(vmcs12: ulong.MaxValue, images: 0), Blob(flags: 1),
+            Blob(images: 2)];
         var mutation = Gen.Select(Gen.Int[0, 8191 + 128], Gen.Byte);
         var parsed = 0;
         var rejected = 0;
@@ -309,7 +314,8 @@ public sealed class KvmNestedStateTests
             }
         }, iter: 20_000);
 
-        TestContext.Out.WriteLine($"20,000 mutated blobs: {parsed} accepted and round-tripped byte for byte, {rejected} rejected with InvalidNestedStateException");
+        TestContext.Out.WriteLine($"20,000 mutated blobs: {parsed} accepted and round-tripped byte for byte, " +
+            $"{rejected} rejected with InvalidNestedStateException");
         Assert.That(parsed, Is.GreaterThan(100), "the fuzz reaches valid states too");
         Assert.That(rejected, Is.GreaterThan(1000));
     }

@@ -35,7 +35,8 @@ public sealed class KvmRunTests
         Assert.That((error.Call, error.Errno), Is.EqualTo(("KVM_RUN", 14)));
     }
 
-    [TestCase(0x8000_0021ul, 3u, "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x80000021 (VM-entry failure, exit reason 33: invalid guest state) on CPU 3",
+    [TestCase(0x8000_0021ul, 3u, "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x80000021 (VM-entry failure, exit reason 33: " +
+        "invalid guest state) on CPU 3",
         TestName = "a failed VM entry: bit 31 and the basic exit reason")]
     [TestCase(7ul, 0u, "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason 0x7 (VM-instruction error 7: EntryInvalidControlField) on CPU 0",
         TestName = "VMfailValid: the VM-instruction error")]
@@ -56,7 +57,8 @@ public sealed class KvmRunTests
         var exit = RunWith(run => FakeKvmDevice.WriteInternalError(run, 1, 0x0, 0x7000));
         Assert.That((exit.Reason, exit.Suberror), Is.EqualTo((KvmRunExit.InternalError, 1u)));
         Assert.That(exit.InternalErrorData, Is.EqualTo(new ulong[] { 0, 0x7000 }));
-        Assert.That(exit.ToString(), Is.EqualTo("KVM_EXIT_INTERNAL_ERROR: suberror 1 (KVM_INTERNAL_ERROR_EMULATION: KVM could not emulate an instruction), data 0x0 0x7000"));
+        Assert.That(exit.ToString(), Is.EqualTo("KVM_EXIT_INTERNAL_ERROR: suberror 1 (KVM_INTERNAL_ERROR_EMULATION: KVM could not emulate an instruction), " +
+            "data 0x0 0x7000"));
     }
 
     [Test]
@@ -78,7 +80,8 @@ public sealed class KvmRunTests
         var exit = RunWith(run => FakeKvmDevice.WriteIoExit(run, 0x10));
         Assert.That(exit, Is.EqualTo(new KvmRunExit(KvmRunExit.Io, 1, 1, 0x10, 1, 4096)));
         Assert.That(default(KvmRunExit) with { Reason = KvmRunExit.InternalError }, Has.Property("InternalErrorData").Empty);
-        Assert.That((default(KvmRunExit) with { Reason = KvmRunExit.InternalError }).ToString(), Is.EqualTo("KVM_EXIT_INTERNAL_ERROR: suberror 0 (not a suberror of the uapi)"));
+        Assert.That((default(KvmRunExit) with { Reason = KvmRunExit.InternalError }).ToString(),
+            Is.EqualTo("KVM_EXIT_INTERNAL_ERROR: suberror 0 (not a suberror of the uapi)"));
     }
 
     [Test]

@@ -61,7 +61,8 @@ public sealed class KvmSetupTests
         Assert.That(cpuid.Single(e => e.Function == 1).Ecx & 0x8000_0000, Is.Not.Zero, "the supported leaf is kept");
 
         var msrs = device.Argument("KVM_SET_MSRS");
-        Assert.That((BinaryPrimitives.ReadUInt32LittleEndian(msrs), BinaryPrimitives.ReadUInt32LittleEndian(msrs.AsSpan(8)), BinaryPrimitives.ReadUInt64LittleEndian(msrs.AsSpan(16))),
+        Assert.That((BinaryPrimitives.ReadUInt32LittleEndian(msrs), BinaryPrimitives.ReadUInt32LittleEndian(msrs.AsSpan(8)),
+            BinaryPrimitives.ReadUInt64LittleEndian(msrs.AsSpan(16))),
             Is.EqualTo((1u, 0x3Au, 0x5ul)), "IA32_FEATURE_CONTROL locked with VMX outside SMX");
 
         var sregs = device.Argument("KVM_SET_SREGS");
@@ -73,7 +74,8 @@ public sealed class KvmSetupTests
         Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(sregs.AsSpan(240)), Is.EqualTo(KvmNestedLaunch.PageDirectory), "cr3 at 240");
 
         var state = KvmNestedState.Parse(device.Argument("KVM_SET_NESTED_STATE"));
-        Assert.That((state.Flags, state.VmxonPa, state.Vmcs12Pa), Is.EqualTo((KvmNestedStateFlags.GuestMode, KvmNestedLaunch.VmxonRegion, KvmNestedLaunch.Vmcs12Region)));
+        Assert.That((state.Flags, state.VmxonPa, state.Vmcs12Pa),
+            Is.EqualTo((KvmNestedStateFlags.GuestMode, KvmNestedLaunch.VmxonRegion, KvmNestedLaunch.Vmcs12Region)));
         var vmcs12 = state.Vmcs12!.Value;
         Assert.That((vmcs12.GuestRip, vmcs12.HostRip, vmcs12.HostRsp, vmcs12.VmcsLinkPointer),
             Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L1Code, KvmNestedLaunch.L1Stack, ulong.MaxValue)), "L1 resumes from vmcs12's host state");
@@ -86,7 +88,8 @@ public sealed class KvmSetupTests
             Is.EqualTo((144, vmcs12.GuestRip, vmcs12.GuestRsp, vmcs12.GuestRflags)), "rip at 128, rsp at 48, rflags at 136: L2's");
         Assert.That(device.GuestMode, "the vCPU is in guest mode");
         Assert.That((device.Registers.Rip, device.Registers.Rsp, device.Registers.Rflags), Is.EqualTo((KvmNestedLaunch.L2Code, KvmNestedLaunch.L2Stack, 2ul)));
-        Assert.That(memory.Bytes[(int)KvmNestedLaunch.L2Code..((int)KvmNestedLaunch.L2Code + 2)].ToArray(), Is.EqualTo(new byte[] { 0x0F, 0xA2 }), "L2 runs CPUID");
+        Assert.That(memory.Bytes[(int)KvmNestedLaunch.L2Code..((int)KvmNestedLaunch.L2Code + 2)].ToArray(), Is.EqualTo(new byte[] { 0x0F, 0xA2 }),
+            "L2 runs CPUID");
     }
 
     [Test]

@@ -21,7 +21,8 @@ public sealed class NestedEquivalenceTests
     [Test]
     public void Kvm2018ManifestWithPre2019EngineIsEquivalentToTheReference() =>
         AssertEquivalent<Kvm2018.Layout, Kvm2018.ControlShadows>(
-            new NestedVmxOptions { RuntimeOffsetLookup = true, RewriteControlsEveryEntry = true, PutVcpuOnVmcsSwitch = true }, Sequences, vmwriteAnyVaries: false);
+            new NestedVmxOptions { RuntimeOffsetLookup = true, RewriteControlsEveryEntry = true, PutVcpuOnVmcsSwitch = true }, Sequences,
+                vmwriteAnyVaries: false);
 
     [Test]
     public void ManifestWithDirtyGroupsIsEquivalentToTheReference() =>
@@ -29,7 +30,8 @@ public sealed class NestedEquivalenceTests
 
     [Test]
     public void WithoutAShadowVmcsTheEngineIsEquivalentToo() =>
-        AssertEquivalent<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { UseShadowVmcs = false }, Sequences / 5, vmwriteAnyVaries: true, expectShadowed: false);
+        AssertEquivalent<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions { UseShadowVmcs = false }, Sequences / 5, vmwriteAnyVaries: true,
+            expectShadowed: false);
 
     private static void AssertEquivalent<TLayout, TControls>(NestedVmxOptions options, int iterations, bool vmwriteAnyVaries, bool expectShadowed = true)
         where TLayout : IVmcsLayout<TControls>
@@ -73,6 +75,7 @@ public sealed class NestedEquivalenceTests
         engine.L1VmRead(0x4816, out var throughShadow);
         reference.L1VmRead(0x4816, out var masked);
 
-        Assert.That((throughShadow, masked), Is.EqualTo((0x2D5Dul, 0x205Dul)), "what warning VMCS0115 says: L1 sees unmasked AR bytes through a read-write shadow");
+        Assert.That((throughShadow, masked), Is.EqualTo((0x2D5Dul, 0x205Dul)), "what warning VMCS0115 says: L1 sees unmasked AR bytes through a " +
+            "read-write shadow");
     }
 }

@@ -36,7 +36,8 @@ public sealed class NestedVmxTests
             Assert.That((c.ControlVmWrites, c.FullConsistencyChecks), Is.EqualTo((0L, 0L)), "no major control changed: the control shadows write nothing");
             // copy_shadow_to_vmcs12 (shadow and back), vmx_switch_vmcs to vmcs02 and to vmcs01, copy_vmcs12_to_shadow
             // (shadow and back), each copy ending in a VMCLEAR of the shadow: derived from KVM's functions, not counted here
-            Assert.That((c.VmPtrLds, c.VmClears), Is.EqualTo(((long)TransitionTrafficTests.VmPtrLdsPerRoundTrip, (long)TransitionTrafficTests.VmClearsPerRoundTrip)));
+            Assert.That((c.VmPtrLds, c.VmClears),
+                Is.EqualTo(((long)TransitionTrafficTests.VmPtrLdsPerRoundTrip, (long)TransitionTrafficTests.VmClearsPerRoundTrip)));
             Assert.That((c.NestedEntries, c.NestedExits, c.RareSyncs, c.VcpuStateSwitches), Is.EqualTo((1L, 1L, 0L, 0L)));
         });
     }
@@ -58,8 +59,10 @@ public sealed class NestedVmxTests
         {
             Assert.That(c.L1Exits, Is.EqualTo(1));
             Assert.That(c.VmReads, Is.EqualTo(34 + Kvm.ExitSync.EveryExitCount + 35 + 6),
-                "34 RW fields back from the shadow; from vmcs02 today's every-exit set, the 35 rare fields and the 6 fields written through at WRMSR since 2019 (SyncTests)");
-            Assert.That(c.RuntimeLookups, Is.EqualTo(34 + 34), "vmcs12_read_any/write_any: 34 RW fields back on entry, the same 34 out after the exit (no RO field in 2018)");
+                "34 RW fields back from the shadow; from vmcs02 today's every-exit set, the 35 rare fields and the 6 fields written through at WRMSR since " +
+                    "2019 (SyncTests)");
+            Assert.That(c.RuntimeLookups, Is.EqualTo(34 + 34), "vmcs12_read_any/write_any: 34 RW fields back on entry, the same 34 out after the exit (no RO " +
+                "field in 2018)");
             Assert.That(c.VcpuStateSwitches, Is.EqualTo(2), "put/load on the switch to vmcs02 and back");
             Assert.That(c.FullConsistencyChecks, Is.EqualTo(1), "controls rewritten on every entry");
         });
@@ -71,7 +74,8 @@ public sealed class NestedVmxTests
         // Linux 4.15's prepare_vmcs02 (before 74a497fae754) wrote every field of vmcs02 from vmcs12 on every entry; with
         // dirty tracking only the shadowed fields are written when L1 changed nothing else. The difference is the
         // manifest's non-shadowed control and guest-state fields, plus the link pointer L0 puts back after them.
-        var nonShadowedEntryFields = Kvm2018.Layout.Fields.ToArray().Count(f => f.Type is FieldType.Control or FieldType.GuestState && f.Class != FieldClass.ShadowRw);
+        var nonShadowedEntryFields = Kvm2018.Layout.Fields.ToArray().Count(f => f.Type is FieldType.Control or FieldType.GuestState
+            && f.Class != FieldClass.ShadowRw);
         var full = Kvm2018RoundTrip(new NestedVmxOptions { PrepareFullVmcs02EveryEntry = true });
         Assert.That(full.VmWrites - Kvm2018RoundTrip(new NestedVmxOptions()).VmWrites, Is.EqualTo(nonShadowedEntryFields + 1));
     }
@@ -210,7 +214,8 @@ public sealed class NestedVmxTests
     public void SubtractingSnapshotsCoversEveryCounter()
     {
         var properties = typeof(NestedCounters).GetProperties().Where(p => p.CanWrite && p.PropertyType == typeof(long)).ToArray();
-        Assert.That(properties, Has.Length.EqualTo(System.Runtime.CompilerServices.Unsafe.SizeOf<NestedCounters>() / sizeof(long)), "nothing but the counters in the struct");
+        Assert.That(properties, Has.Length.EqualTo(System.Runtime.CompilerServices.Unsafe.SizeOf<NestedCounters>() / sizeof(long)),
+            "nothing but the counters in the struct");
         object later = new NestedCounters(), earlier = new NestedCounters();
         for (var i = 0; i < properties.Length; i++)
         {

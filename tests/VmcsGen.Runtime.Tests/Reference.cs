@@ -25,7 +25,8 @@ internal static class Reference
 
     /// <summary>vmcs-fields.tsv rows: name, encoding, vmcs12 offset (null when KVM's vmcs12 lacks the field).</summary>
     public static IEnumerable<(string Name, uint Encoding, int? Offset, Dictionary<string, string> Row)> Fields() =>
-        Read("vmcs-fields.tsv").Select(r => (r["name"], Hex(r["encoding"]), r["vmcs12_offset"].Length == 0 ? (int?)null : int.Parse(r["vmcs12_offset"], CultureInfo.InvariantCulture), r));
+        Read("vmcs-fields.tsv").Select(r => (r["name"], Hex(r["encoding"]), r["vmcs12_offset"].Length == 0 ? (int?)null : int.Parse(r["vmcs12_offset"],
+            CultureInfo.InvariantCulture), r));
 
     /// <summary>Every encoding KVM's vmcs12 supports (full and _HIGH forms) with its offset.</summary>
     public static Dictionary<uint, int> KvmOffsets() =>

@@ -90,7 +90,8 @@ public sealed class ShadowFieldsTests
             var rw = Shadowed(ShadowFields.ReadWriteEncodings, features);
             var ro = Shadowed(ShadowFields.ReadOnlyEncodings, features);
             var counts = cpu.Counters - before;
-            Assert.That(counts, Is.EqualTo(new VmcsCounters(rw.Length, rw.Length + ro.Length, 0, 0, 0)), "one VMREAD per RW field, one VMWRITE per RW and RO field");
+            Assert.That(counts, Is.EqualTo(new VmcsCounters(rw.Length, rw.Length + ro.Length, 0, 0, 0)),
+                "one VMREAD per RW field, one VMWRITE per RW and RO field");
             foreach (var encoding in rw.Concat(ro))
             {
                 Assert.That(cpu.WritesOf(encoding), Is.EqualTo(1), $"0x{encoding:X4} written once");
@@ -118,8 +119,10 @@ public sealed class ShadowFieldsTests
         var shadow = cpu.Vmcs;
         var vmcs12 = Vmcs12.Create();
 
-        Assert.That(ShadowFields.CopyVmcs12ToShadow(ref shadow, ref vmcs12, Features.All), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
-        Assert.That(ShadowFields.CopyVmcs12ToShadow(ref shadow, ref vmcs12, Features.All & ~Features.Pml), Is.EqualTo(VmxResult.Succeed), "without PML the field is skipped");
+        Assert.That(ShadowFields.CopyVmcs12ToShadow(ref shadow, ref vmcs12, Features.All),
+            Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
+        Assert.That(ShadowFields.CopyVmcs12ToShadow(ref shadow, ref vmcs12, Features.All & ~Features.Pml), Is.EqualTo(VmxResult.Succeed),
+            "without PML the field is skipped");
     }
 
     [Test]

@@ -18,7 +18,8 @@ public sealed class SoftwareVmxDefectTests
     private static readonly VmxContext Ring0 = VmxContext.Long64;
 
     private static Dictionary<uint, ulong> BochsMsrs() =>
-        Reference.Read("bochs-skylake-x-msrs.tsv").ToDictionary(r => Reference.Hex(r["msr"]), r => ulong.Parse(r["value"].AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+        Reference.Read("bochs-skylake-x-msrs.tsv").ToDictionary(r => Reference.Hex(r["msr"]), r => ulong.Parse(r["value"].AsSpan(2), NumberStyles.HexNumber,
+            CultureInfo.InvariantCulture));
 
     private static Dictionary<uint, ulong> Reference64() => VmxProfile.ReferenceCpu.ToDictionary(kv => kv.Key, kv => kv.Value);
 
@@ -28,7 +29,8 @@ public sealed class SoftwareVmxDefectTests
         return cpu.ExecuteVmptrld(Ring0, VmxOperand.Mem(0x9000));
     }
 
-    private static InstructionOutcome Read(SoftwareVmx cpu, uint encoding) => cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, encoding), VmxOperand.Reg(Gpr.Rax));
+    private static InstructionOutcome Read(SoftwareVmx cpu, uint encoding) => cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, encoding),
+        VmxOperand.Reg(Gpr.Rax));
 
     private static InstructionOutcome Write(SoftwareVmx cpu, uint encoding, ulong value) =>
         cpu.ExecuteVmwrite(Ring0, VmxOperand.Reg(Gpr.Rcx, encoding), VmxOperand.Reg(Gpr.Rax, value));
@@ -38,7 +40,8 @@ public sealed class SoftwareVmxDefectTests
         yield return new TestCaseData(VmxProfile.Hardware()).SetName("RegionCopy(hardware, 1 KiB region)");
         yield return new TestCaseData(VmxProfile.Kvm).SetName("RegionCopy(kvm)");
         yield return new TestCaseData(VmxProfile.Hardware(BochsMsrs(), 40, "bochs")).SetName("RegionCopy(bochs skylake-x, 4 KiB region)");
-        yield return new TestCaseData(VmxProfile.Hardware() with { Catalog = VmcsFieldCatalog.AllKnown }).SetName("RegionCopy(every known field, 1 KiB region)");
+        yield return new TestCaseData(VmxProfile.Hardware() with { Catalog = VmcsFieldCatalog.AllKnown }).SetName("RegionCopy(every known field, " +
+            "1 KiB region)");
     }
 
     [TestCaseSource(nameof(Profiles))]

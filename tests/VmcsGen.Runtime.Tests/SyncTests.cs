@@ -24,7 +24,8 @@ public sealed class SyncTests
     /// </summary>
     private static string[] KvmEveryExit() =>
         Reference.Fields()
-            .Where(f => !f.Name.EndsWith("_HIGH", StringComparison.Ordinal) && f.Row["type"] is "guest" or "exit-info" && f.Row["notes"].Contains("exit-sync", StringComparison.Ordinal))
+            .Where(f => !f.Name.EndsWith("_HIGH", StringComparison.Ordinal) && f.Row["type"] is "guest" or "exit-info" && f.Row["notes"].Contains("exit-sync",
+                StringComparison.Ordinal))
             .Select(f => f.Name).ToArray();
 
     /// <summary>
@@ -132,7 +133,8 @@ public sealed class SyncTests
         var vmcs12 = Kvm.Vmcs12.Create();
         Kvm.ExitSync.SyncVmcs02ToVmcs12(ref vmcs02, ref vmcs12, Kvm.Features.None);
 
-        Assert.That(cpu.Counters.VmReads, Is.EqualTo(KvmEveryExit().Length + ConservativeExtra.Length - 2), "GUEST_INTR_STATUS (apicv) and VMX_PREEMPTION_TIMER_VALUE (preemption-timer) drop out");
+        Assert.That(cpu.Counters.VmReads, Is.EqualTo(KvmEveryExit().Length + ConservativeExtra.Length - 2),
+            "GUEST_INTR_STATUS (apicv) and VMX_PREEMPTION_TIMER_VALUE (preemption-timer) drop out");
         Assert.That(cpu.ReadsOf(0x0810) + cpu.ReadsOf(0x0812) + cpu.ReadsOf(0x482E), Is.Zero);
     }
 

@@ -89,7 +89,8 @@ public sealed class VmEntryCheckTests
         Write(cpu, field, value);
         var outcome = cpu.ExecuteVmlaunch(Ring0);
         Assert.That((outcome.Kind, outcome.ExitReason, outcome.ExitQualification),
-            Is.EqualTo((InstructionOutcomeKind.EntryFailure, VmxExitReason.InvalidGuestState | VmxExitReason.EntryFailureBit, qualification)), outcome.ToString());
+            Is.EqualTo((InstructionOutcomeKind.EntryFailure, VmxExitReason.InvalidGuestState | VmxExitReason.EntryFailureBit, qualification)),
+                outcome.ToString());
         Assert.That(Read(cpu, ExitReason).Value, Is.EqualTo((ulong)(VmxExitReason.InvalidGuestState | VmxExitReason.EntryFailureBit)));
         Assert.That(cpu.Operation, Is.EqualTo(VmxOperation.Root));
     }

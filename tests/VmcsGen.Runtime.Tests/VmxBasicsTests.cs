@@ -28,8 +28,10 @@ public sealed class VmxBasicsTests
     {
         Assert.That(VmxResult.Succeed.IsSuccess, Is.True);
         Assert.That(VmxResult.FailInvalid, Is.Not.EqualTo(VmxResult.Succeed));
-        Assert.That(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent), Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
-        Assert.That(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent), Is.Not.EqualTo(VmxResult.FailValid(VmxInstructionError.VmwriteReadOnlyVmcsComponent)));
+        Assert.That(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent),
+            Is.EqualTo(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent)));
+        Assert.That(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent),
+            Is.Not.EqualTo(VmxResult.FailValid(VmxInstructionError.VmwriteReadOnlyVmcsComponent)));
         Assert.That(VmxResult.FailValid(VmxInstructionError.UnsupportedVmcsComponent).ToString(), Is.EqualTo("VMfailValid(12: UnsupportedVmcsComponent)"));
     }
 
@@ -41,7 +43,8 @@ public sealed class VmxBasicsTests
             foreach (var (name, encoding, _, row) in Reference.Fields())
             {
                 var width = row["width"] switch { "16" => FieldWidth.Bits16, "32" => FieldWidth.Bits32, "64" => FieldWidth.Bits64, _ => FieldWidth.Natural };
-                var type = row["type"] switch { "control" => FieldType.Control, "exit-info" => FieldType.ExitInformation, "guest" => FieldType.GuestState, _ => FieldType.HostState };
+                var type = row["type"] switch { "control" => FieldType.Control, "exit-info" => FieldType.ExitInformation, "guest" => FieldType.GuestState,
+                    _ => FieldType.HostState };
                 Assert.That(VmcsEncoding.Width(encoding), Is.EqualTo(width), name);
                 Assert.That(VmcsEncoding.Type(encoding), Is.EqualTo(type), name);
                 Assert.That(VmcsEncoding.IsHighAccess(encoding), Is.EqualTo(row["high"] == "yes"), name);

@@ -36,13 +36,15 @@ public sealed class VmxCheckOrderTests
         cpu.Memory.MarkNotPresent(0x7000);
         // No current VMCS: VMREAD of an unsupported encoding is VMfailInvalid, and a faulting destination is never written.
         Assert.That(Read(cpu, 0xFFFF).Kind, Is.EqualTo(InstructionOutcomeKind.FailInvalid));
-        Assert.That(cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, GuestSsSelector), VmxOperand.Mem(0x7000)).Kind, Is.EqualTo(InstructionOutcomeKind.FailInvalid));
+        Assert.That(cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, GuestSsSelector), VmxOperand.Mem(0x7000)).Kind,
+            Is.EqualTo(InstructionOutcomeKind.FailInvalid));
         Region(cpu, 0x2000);
         Vmptrld(cpu, 0x2000);
         // VMWRITE reads its memory source before the field checks (Bochs): #PF wins over VMfailValid(12).
         Assert.That(cpu.ExecuteVmwrite(Ring0, VmxOperand.Reg(Gpr.Rcx, 0xFFFF), VmxOperand.Mem(0x7000)).Vector, Is.EqualTo(InstructionOutcome.PF));
         // VMREAD writes its memory destination last: an unsupported field is VMfailValid(12), not #PF.
-        Assert.That(cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, 0xFFFF), VmxOperand.Mem(0x7000)).Error, Is.EqualTo(VmxInstructionError.UnsupportedVmcsComponent));
+        Assert.That(cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, 0xFFFF), VmxOperand.Mem(0x7000)).Error,
+            Is.EqualTo(VmxInstructionError.UnsupportedVmcsComponent));
         // VMPTRLD reads its m64 operand after the CPL check and before the address checks.
         cpu.Memory.MarkNotPresent(0x9000);
         Assert.That(cpu.ExecuteVmptrld(Ring0, VmxOperand.Mem(0x9000)).Vector, Is.EqualTo(InstructionOutcome.PF));

@@ -137,7 +137,8 @@ public sealed class VmxInstructionTests
         cpu.Memory.MarkNotPresent(0x7000);
         var read = cpu.ExecuteVmread(Ring0, VmxOperand.Reg(Gpr.Rcx, GuestSsSelector), VmxOperand.Mem(0x7000));
         var write = cpu.ExecuteVmwrite(Ring0, VmxOperand.Reg(Gpr.Rcx, GuestSsSelector), VmxOperand.Mem(0x7000));
-        Assert.That((read.Kind, read.Vector, write.Kind, write.Vector), Is.EqualTo((InstructionOutcomeKind.Exception, InstructionOutcome.PF, InstructionOutcomeKind.Exception, InstructionOutcome.PF)));
+        Assert.That((read.Kind, read.Vector, write.Kind, write.Vector),
+            Is.EqualTo((InstructionOutcomeKind.Exception, InstructionOutcome.PF, InstructionOutcomeKind.Exception, InstructionOutcome.PF)));
         Assert.That(Read(cpu, GuestSsSelector).Value, Is.EqualTo(0x33));
     }
 }

@@ -76,7 +76,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor HighFormListed = Error(
         "VMCS0102", "_HIGH form listed",
-        "Field {0}: encoding 0x{1} has bit 0 set, which is the _HIGH access form of a 64-bit field; list the full field (0x{2}) only, the generator derives its _HIGH form");
+        "Field {0}: encoding 0x{1} has bit 0 set, which is the _HIGH access form of a 64-bit field; list the full field (0x{2}) only, " +
+            "the generator derives its _HIGH form");
 
     public static readonly DiagnosticDescriptor DuplicateEncoding = Error(
         "VMCS0103", "Duplicate encoding",
@@ -128,7 +129,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor ShadowRwArBytes = Warning(
         "VMCS0115", "shadow-rw on a segment access-rights field",
-        "Field {0} is a segment access-rights field: L0 masks written AR bytes (0x1f0ff), so through a read-write shadow L1 would see unmasked values; consider shadow-ro");
+        "Field {0} is a segment access-rights field: L0 masks written AR bytes (0x1f0ff), so through a read-write shadow L1 would see unmasked values; " +
+            "consider shadow-ro");
 
     public static readonly DiagnosticDescriptor FeatureNamedOnce = Warning(
         "VMCS0116", "Feature named only once",
@@ -172,7 +174,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor UnsoundNoSync = Warning(
         "VMCS0126", "no-sync on a field the CPU saves on VM exit",
-        "Field {0} is no-sync, but a VM exit saves it (SDM {1}{2}) and L0 does not keep it current while L2 runs: after a nested exit L1 would read a stale value; use sync, rare-sync, shadow-ro or shadow-rw");
+        "Field {0} is no-sync, but a VM exit saves it (SDM {1}{2}) and L0 does not keep it current while L2 runs: after a nested exit L1 would read a stale " +
+            "value; use sync, rare-sync, shadow-ro or shadow-rw");
 
     // ---- VMCS02xx: control shadows ----
     public static readonly DiagnosticDescriptor ControlShadowNotControl = Error(
@@ -194,7 +197,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor LayoutAlreadyReferenced = Error(
         "VMCS0904", "Layout already compiled into a reference",
-        "Layout '{0}' is already compiled into the referenced assembly {1}: use that one, or give this manifest another layout namespace; no code is generated for it");
+        "Layout '{0}' is already compiled into the referenced assembly {1}: use that one, or give this manifest another layout namespace; " +
+            "no code is generated for it");
 
     public static readonly DiagnosticDescriptor RuntimeNotReferenced = Error(
         "VMCS0902", "VmcsGen.Runtime not referenced",

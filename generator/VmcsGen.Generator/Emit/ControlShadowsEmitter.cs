@@ -59,11 +59,13 @@ internal static class ControlShadowsEmitter
                 writer.WriteLine();
                 writer.WriteLine($"/// <summary>{field.Name}: sets <paramref name=\"bits\"/> (VMWRITE only if that changes the value).</summary>");
                 writer.WriteLine($"public {VmxResult} {GeneratedNames.ControlShadowSetBits}{field.CSharpName}<TVmcs>(ref TVmcs vmcs, {type} bits)");
-                writer.WriteLine($"    where TVmcs : struct, global::VmcsGen.IVmcs => {GeneratedNames.ControlShadowSet}{field.CSharpName}(ref vmcs, {slot} | bits);");
+                writer.WriteLine($"    where TVmcs : struct, global::VmcsGen.IVmcs => {GeneratedNames.ControlShadowSet}{field.CSharpName}(ref vmcs, " +
+                    $"{slot} | bits);");
                 writer.WriteLine();
                 writer.WriteLine($"/// <summary>{field.Name}: clears <paramref name=\"bits\"/> (VMWRITE only if that changes the value).</summary>");
                 writer.WriteLine($"public {VmxResult} {GeneratedNames.ControlShadowClearBits}{field.CSharpName}<TVmcs>(ref TVmcs vmcs, {type} bits)");
-                writer.WriteLine($"    where TVmcs : struct, global::VmcsGen.IVmcs => {GeneratedNames.ControlShadowSet}{field.CSharpName}(ref vmcs, {slot} & ~bits);");
+                writer.WriteLine($"    where TVmcs : struct, global::VmcsGen.IVmcs => {GeneratedNames.ControlShadowSet}{field.CSharpName}(ref vmcs, " +
+                    $"{slot} & ~bits);");
             }
 
             writer.WriteLine();

@@ -8,7 +8,8 @@ internal static class DirtyGroupsEmitter
 {
     public static void Emit(SourceWriter writer, VmcsManifest manifest)
     {
-        writer.WriteLine("/// <summary>Dirty-tracking groups of the entry side: a trapped VMWRITE marks its field's group; nested entry rewrites the marked groups.</summary>");
+        writer.WriteLine("/// <summary>Dirty-tracking groups of the entry side: a trapped VMWRITE marks its field's group; nested entry rewrites the marked " +
+            "groups.</summary>");
         writer.WriteLine("[global::System.Flags]");
         writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
         using (writer.Block("public enum DirtyGroups : uint"))

@@ -13,7 +13,8 @@ internal static class EntryPrepareEmitter
         var entry = manifest.EntryFields.ToList();
         var always = manifest.EntryEveryTime.ToList();
         writer.WriteLine("/// <summary>");
-        writer.WriteLine($"/// The nested VM-entry side of the {manifest.LayoutName} layout: vmcs12 → vmcs02. {always.Count} shadow-rw fields are written on");
+        writer.WriteLine($"/// The nested VM-entry side of the {manifest.LayoutName} layout: vmcs12 → vmcs02. " +
+            $"{always.Count} shadow-rw fields are written on");
         writer.WriteLine("/// every entry (L0 never sees L1 write them); the other control and guest-state fields only when their group is dirty.");
         writer.WriteLine("/// Control fields with a software shadow go through <see cref=\"ControlShadows\"/>, so an unchanged control costs no VMWRITE.");
         writer.WriteLine("/// </summary>");
@@ -22,8 +23,10 @@ internal static class EntryPrepareEmitter
         {
             writer.WriteLine($"public const int EveryEntryCount = {always.Count};");
             writer.WriteLine();
-            writer.WriteLine("/// <summary>Writes vmcs12 into vmcs02 (current on <paramref name=\"vmcs02\"/>) for one nested entry. Returns the first failure.</summary>");
-            writer.WriteLine($"public static {VmxResult} PrepareVmcs02<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, DirtyGroups dirty, Features available, ref ControlShadows controls)");
+            writer.WriteLine("/// <summary>Writes vmcs12 into vmcs02 (current on <paramref name=\"vmcs02\"/>) for one nested entry. " +
+                "Returns the first failure.</summary>");
+            writer.WriteLine($"public static {VmxResult} PrepareVmcs02<TVmcs>(ref TVmcs vmcs02, ref Vmcs12 vmcs12, DirtyGroups dirty, Features available, " +
+                "ref ControlShadows controls)");
             using (writer.Block(ShadowFieldsEmitter.Constraint))
             {
                 writer.WriteLine($"var result = {VmxResult}.Succeed;");

@@ -47,9 +47,11 @@ internal static class ExitSyncEmitter
             }
 
             writer.WriteLine();
-            EmitCopy(writer, "SyncVmcs02ToVmcs12", "Copies the every-exit set from vmcs02 (current on <paramref name=\"vmcs02\"/>) into vmcs12: one VMREAD per field.", every);
+            EmitCopy(writer, "SyncVmcs02ToVmcs12", "Copies the every-exit set from vmcs02 (current on <paramref name=\"vmcs02\"/>) into vmcs12: " +
+                "one VMREAD per field.", every);
             writer.WriteLine();
-            EmitCopy(writer, "SyncVmcs02ToVmcs12Rare", "Copies the rare set from vmcs02 (current on <paramref name=\"vmcs02\"/>) into vmcs12: one VMREAD per field.", rare);
+            EmitCopy(writer, "SyncVmcs02ToVmcs12Rare", "Copies the rare set from vmcs02 (current on <paramref name=\"vmcs02\"/>) into vmcs12: " +
+                "one VMREAD per field.", rare);
         }
     }
 

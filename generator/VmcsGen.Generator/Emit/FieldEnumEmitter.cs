@@ -21,7 +21,8 @@ internal static class FieldEnumEmitter
 
     public static void EmitFeatures(SourceWriter writer, VmcsManifest manifest)
     {
-        writer.WriteLine("/// <summary>The features named by <c>requires=</c> in " + manifest.FileName + ": a field whose feature is absent is not shadowed and its accesses fail with VMfailValid(12).</summary>");
+        writer.WriteLine("/// <summary>The features named by <c>requires=</c> in " + manifest.FileName + ": a field whose feature is absent is not shadowed " +
+            "and its accesses fail with VMfailValid(12).</summary>");
         writer.WriteLine("[global::System.Flags]");
         writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
         using (writer.Block("public enum Features : ulong"))
@@ -44,7 +45,8 @@ internal static class FieldEnumEmitter
         writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
         using (writer.Block("public static class FeatureSupport"))
         {
-            writer.WriteLine("/// <summary>The features <paramref name=\"capabilities\"/> offers; a feature the capability model does not know counts as absent (its fields stay intercepted).</summary>");
+            writer.WriteLine("/// <summary>The features <paramref name=\"capabilities\"/> offers; a feature the capability model does not know counts as " +
+                "absent (its fields stay intercepted).</summary>");
             using (writer.Block("public static Features From(global::VmcsGen.VmxCapabilities capabilities)"))
             {
                 writer.WriteLine("var features = Features.None;");

@@ -9,7 +9,8 @@ internal static class FieldInfoEmitter
     public static void Emit(SourceWriter writer, VmcsManifest manifest)
     {
         const string descriptor = "global::VmcsGen.VmcsFieldDescriptor";
-        writer.WriteLine("/// <summary>What the " + manifest.LayoutName + " layout knows about each field: width, type, class, offset, feature, group.</summary>");
+        writer.WriteLine("/// <summary>What the " + manifest.LayoutName + " layout knows about each field: width, type, class, offset, feature, " +
+            "group.</summary>");
         writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
         using (writer.Block("public static class VmcsFieldInfo"))
         {
@@ -40,7 +41,8 @@ internal static class FieldInfoEmitter
             }
 
             writer.WriteLine();
-            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. One load in <c>Vmcs12Access</c>'s table by encoding.</summary>");
+            writer.WriteLine("/// <summary>Finds the descriptor of an encoding, full or _HIGH form; false for an encoding the layout lacks. " +
+                "One load in <c>Vmcs12Access</c>'s table by encoding.</summary>");
             using (writer.Block("public static bool TryGetField(uint encoding, out " + descriptor + " field)"))
             {
                 writer.WriteLine("var index = (int)(Vmcs12Access.Entry(encoding) & 0xFFFF) - 1;");
@@ -62,7 +64,8 @@ internal static class FieldInfoEmitter
                 writer.WriteLine("    return descriptor;");
                 writer.WriteLine("}");
                 writer.WriteLine();
-                writer.WriteLine("throw new global::System.ArgumentOutOfRangeException(nameof(field), field, \"Not a field of the " + manifest.LayoutName + " layout.\");");
+                writer.WriteLine("throw new global::System.ArgumentOutOfRangeException(nameof(field), field, \"Not a field of the " + manifest.LayoutName +
+                    " layout.\");");
             }
         }
     }

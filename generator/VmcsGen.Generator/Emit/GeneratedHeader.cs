@@ -7,7 +7,8 @@ internal static class GeneratedHeader
 {
     public const string Runtime = "global::VmcsGen";
     public const string VmxResult = "global::VmcsGen.VmxResult";
-    public const string MethodImpl = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
+    public const string MethodImpl =
+        "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
 
     public static string Version { get; } = typeof(GeneratedHeader).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 

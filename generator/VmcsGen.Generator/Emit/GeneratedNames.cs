@@ -11,7 +11,8 @@ namespace VmcsGen.Generator.Emit;
 internal static class GeneratedNames
 {
     /// <summary>Members of the generated Vmcs12 besides the fields (Vmcs12Emitter writes them; keep in step).</summary>
-    public static readonly string[] Vmcs12OwnMembers = ["Revision", "Size", "HeaderSize", "AbortIndicator", "LaunchState", "RevisionId", "ShadowIndicator", "Create", "AsBytes", "Offsets"];
+    public static readonly string[] Vmcs12OwnMembers = ["Revision", "Size", "HeaderSize", "AbortIndicator", "LaunchState", "RevisionId", "ShadowIndicator",
+        "Create", "AsBytes", "Offsets"];
 
     /// <summary>The generated ControlShadows' constant: how many fields have a software shadow.</summary>
     public const string ControlShadowsCount = "Count";

@@ -36,7 +36,8 @@ internal static class Vmcs12AccessEmitter
 
     private static void EmitRead(SourceWriter writer)
     {
-        writer.WriteLine("/// <summary>VMREAD semantics: zero-extends to 64 bits; a _HIGH form reads bits 63:32; VMfailValid(12) for an encoding this layout lacks.</summary>");
+        writer.WriteLine("/// <summary>VMREAD semantics: zero-extends to 64 bits; a _HIGH form reads bits 63:32; VMfailValid(12) for an encoding this layout " +
+            "lacks.</summary>");
         using (writer.Block("public static " + GeneratedHeader.VmxResult + " Read(ref Vmcs12 vmcs12, uint encoding, out ulong value)"))
         {
             writer.WriteLine("var entry = Entry(encoding);");
@@ -46,7 +47,8 @@ internal static class Vmcs12AccessEmitter
             writer.WriteLine($"    return {Unsupported};");
             writer.WriteLine("}");
             writer.WriteLine();
-            writer.WriteLine("ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));");
+            writer.WriteLine("ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref " +
+                "global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));");
             writer.WriteLine("value = (entry >> 29) switch");
             writer.WriteLine("{");
             writer.WriteLine("    0 => global::System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ushort>(ref at),");
@@ -59,7 +61,8 @@ internal static class Vmcs12AccessEmitter
 
     private static void EmitWrite(SourceWriter writer)
     {
-        writer.WriteLine("/// <summary>VMWRITE semantics on memory: truncates to the field's width; a _HIGH form writes bits 63:32 from the value's low 32 bits; VMfailValid(12) for an encoding this layout lacks. Read-only and feature checks are the caller's.</summary>");
+        writer.WriteLine("/// <summary>VMWRITE semantics on memory: truncates to the field's width; a _HIGH form writes bits 63:32 from the value's low 32 " +
+            "bits; VMfailValid(12) for an encoding this layout lacks. Read-only and feature checks are the caller's.</summary>");
         using (writer.Block("public static " + GeneratedHeader.VmxResult + " Write(ref Vmcs12 vmcs12, uint encoding, ulong value)"))
         {
             writer.WriteLine("var entry = Entry(encoding);");
@@ -68,7 +71,8 @@ internal static class Vmcs12AccessEmitter
             writer.WriteLine($"    return {Unsupported};");
             writer.WriteLine("}");
             writer.WriteLine();
-            writer.WriteLine("ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));");
+            writer.WriteLine("ref var at = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref " +
+                "global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), (nint)((entry >> 16) & 0x1FFF));");
             using (writer.Block("switch (entry >> 29)"))
             {
                 writer.WriteLine("case 0: global::System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref at, (ushort)value); break;");
@@ -83,7 +87,8 @@ internal static class Vmcs12AccessEmitter
 
     private static void EmitTryGetOffset(SourceWriter writer)
     {
-        writer.WriteLine("/// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one compare and one load in a table indexed by encoding.</summary>");
+        writer.WriteLine("/// <summary>The vmcs12 offset of an encoding (a _HIGH form is the full field's offset + 4): one compare and one load in a table " +
+            "indexed by encoding.</summary>");
         writer.WriteLine(GeneratedHeader.MethodImpl);
         using (writer.Block("public static bool TryGetOffset(uint encoding, out int offset)"))
         {

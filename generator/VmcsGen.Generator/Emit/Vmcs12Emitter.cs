@@ -10,12 +10,14 @@ internal static class Vmcs12Emitter
     {
         var inv = CultureInfo.InvariantCulture;
         writer.WriteLine("/// <summary>");
-        writer.WriteLine("/// The " + manifest.LayoutName + " vmcs12 image: " + manifest.Size.ToString(inv) + " bytes, revision " + GeneratedHeader.Hex(manifest.Revision) + ", a " +
+        writer.WriteLine("/// The " + manifest.LayoutName + " vmcs12 image: " + manifest.Size.ToString(inv) + " bytes, revision " +
+            GeneratedHeader.Hex(manifest.Revision) + ", a " +
             manifest.HeaderSize.ToString(inv) + "-byte header, " + manifest.Fields.Length.ToString(inv) + " fields at " +
             (manifest.ExplicitOffsets ? "the manifest's fixed offsets." : "offsets laid out by the generator."));
         writer.WriteLine("/// Field members are plain fields at their offsets, so <c>ref</c> access and copies compile to direct loads and stores.");
         writer.WriteLine("/// </summary>");
-        writer.WriteLine($"[global::System.Runtime.InteropServices.StructLayout(global::System.Runtime.InteropServices.LayoutKind.Explicit, Size = {manifest.Size})]");
+        writer.WriteLine("[global::System.Runtime.InteropServices.StructLayout(global::System.Runtime.InteropServices.LayoutKind.Explicit, " +
+            $"Size = {manifest.Size})]");
         writer.WriteLine(GeneratedHeader.GeneratedCodeAttribute);
         using (writer.Block("public partial struct Vmcs12"))
         {
@@ -66,7 +68,8 @@ internal static class Vmcs12Emitter
             writer.WriteLine();
             writer.WriteLine("/// <summary>The whole region as bytes (no copy).</summary>");
             writer.WriteLine("public static global::System.Span<byte> AsBytes(ref Vmcs12 vmcs12) =>");
-            writer.WriteLine("    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), Size);");
+            writer.WriteLine("    global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref " +
+                "global::System.Runtime.CompilerServices.Unsafe.As<Vmcs12, byte>(ref vmcs12), Size);");
             writer.WriteLine();
             writer.WriteLine("/// <summary>The vmcs12 byte offset of every field, as compile-time constants.</summary>");
             using (writer.Block("public static class Offsets"))

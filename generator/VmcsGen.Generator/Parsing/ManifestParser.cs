@@ -14,7 +14,8 @@ namespace VmcsGen.Generator.Parsing;
 internal static class ManifestParser
 {
     /// <summary>The header directives (docs/MANIFEST.md).</summary>
-    private static readonly HashSet<string> KnownDirectives = new(System.StringComparer.Ordinal) { "layout", "revision", "size", "header", "vmwrite-any", "features" };
+    private static readonly HashSet<string> KnownDirectives = new(System.StringComparer.Ordinal) { "layout", "revision", "size", "header", "vmwrite-any",
+        "features" };
 
     public static ManifestSyntax Parse(string path, SourceText text, CancellationToken cancellationToken)
     {
@@ -88,7 +89,8 @@ internal static class ManifestParser
 
         if (!TryParseNumber(encodingToken.Text, out var encodingValue) || encodingValue > uint.MaxValue)
         {
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MalformedNumber, encodingToken.Location, encodingToken.Text, "the encoding of " + name.Text));
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MalformedNumber, encodingToken.Location, encodingToken.Text,
+                "the encoding of " + name.Text));
             ok = false;
         }
         else
@@ -108,7 +110,8 @@ internal static class ManifestParser
             }
             else
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MalformedNumber, offsetToken.Location, offsetToken.Text, "the @OFFSET of " + name.Text));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MalformedNumber, offsetToken.Location, offsetToken.Text,
+                    "the @OFFSET of " + name.Text));
                 ok = false;
             }
         }
@@ -149,7 +152,8 @@ internal static class ManifestParser
             }
             else if (text.StartsWith("@", System.StringComparison.Ordinal))
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnexpectedToken, token.Location, text, "the class or options of " + name.Text + " (an @OFFSET comes right after the ENCODING)"));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnexpectedToken, token.Location, text, "the class or options of " + name.Text +
+                    " (an @OFFSET comes right after the ENCODING)"));
                 ok = false;
             }
             else

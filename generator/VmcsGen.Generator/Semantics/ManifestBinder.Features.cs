@@ -45,7 +45,8 @@ internal static partial class ManifestBinder
             {
                 if (field.Syntax.Feature is { } feature && !declared.Any(d => d.Text == feature))
                 {
-                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UndeclaredFeature, FeatureValueLocation(field.Syntax.RequiresToken!), field.Syntax.Name.Text, feature));
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UndeclaredFeature, FeatureValueLocation(field.Syntax.RequiresToken!),
+                        field.Syntax.Name.Text, feature));
                 }
             }
         }
@@ -58,7 +59,8 @@ internal static partial class ManifestBinder
                     names.Add(feature);
                     if (uses[feature].Count == 1)
                     {
-                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.FeatureNamedOnce, FeatureValueLocation(field.Syntax.RequiresToken!), feature));
+                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.FeatureNamedOnce, FeatureValueLocation(field.Syntax.RequiresToken!),
+                            feature));
                     }
                 }
             }
@@ -97,7 +99,8 @@ internal static partial class ManifestBinder
 
             if (groups.Count == FieldRules.MaxDirtyGroups)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyGroups, field.Syntax.GroupToken!.Location, name, FieldRules.MaxDirtyGroups + 1));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooManyGroups, field.Syntax.GroupToken!.Location, name,
+                    FieldRules.MaxDirtyGroups + 1));
                 break;
             }
 

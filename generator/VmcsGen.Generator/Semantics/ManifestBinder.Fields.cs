@@ -32,19 +32,23 @@ internal static partial class ManifestBinder
             if ((encoding & VmcsEncoding.ReservedMask) != 0)
             {
                 diagnostics.Add(DiagnosticInfo.Create(
-                    DiagnosticDescriptors.ReservedEncodingBits, field.EncodingToken.Location, name, Hex(encoding), "0x" + Hex(encoding & VmcsEncoding.ReservedMask)));
+                    DiagnosticDescriptors.ReservedEncodingBits, field.EncodingToken.Location, name, Hex(encoding),
+                        "0x" + Hex(encoding & VmcsEncoding.ReservedMask)));
                 continue;
             }
 
             if ((encoding & 1) != 0)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HighFormListed, field.EncodingToken.Location, name, Hex(encoding), Hex(encoding & ~1u)));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HighFormListed, field.EncodingToken.Location, name, Hex(encoding),
+                    Hex(encoding & ~1u)));
                 continue;
             }
 
             if (name.Length > MaxNameLength)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NameTooLong, field.Name.Location, Shorten(name), name.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), MaxNameLength.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NameTooLong, field.Name.Location, Shorten(name),
+                    name.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    MaxNameLength.ToString(System.Globalization.CultureInfo.InvariantCulture)));
                 continue;
             }
 
@@ -58,16 +62,19 @@ internal static partial class ManifestBinder
             if (KnownFields.Encodings.TryGetValue(name, out var known) && known != encoding)
             {
                 var token = field.EncodingToken.Text;
-                var hint = token.Length > 0 && token.All(char.IsDigit) && uint.TryParse(token, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var asHex) && asHex == known
+                var hint = token.Length > 0 && token.All(char.IsDigit) && uint.TryParse(token, System.Globalization.NumberStyles.HexNumber,
+                    System.Globalization.CultureInfo.InvariantCulture, out var asHex) && asHex == known
                     ? $" (the number {token} is decimal: write 0x{token})"
                     : string.Empty;
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.KnownNameOtherEncoding, field.EncodingToken.Location, name, Hex(encoding), Hex(known), hint));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.KnownNameOtherEncoding, field.EncodingToken.Location, name, Hex(encoding),
+                    Hex(known), hint));
                 continue;
             }
 
             if (byEncoding.TryGetValue(encoding, out var other))
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateEncoding, field.EncodingToken.Location, name, Hex(encoding), other.Name.Text));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateEncoding, field.EncodingToken.Location, name, Hex(encoding),
+                    other.Name.Text));
                 continue;
             }
 
@@ -158,7 +165,8 @@ internal static partial class ManifestBinder
         // unless L0 keeps it current itself (KVM's WRMSR write-through, its PML emulation).
         if (@class == FieldClass.NoSync && CpuExitWrites.TryGet(field.Encoding, out var saved) && !L0KeptFields.KeepsCurrent(field.Encoding))
         {
-            var condition = saved.Condition == ExitSaveCondition.Always ? string.Empty : $", when vmcs12's VM-exit control {ConditionText(saved.Condition)} is 1";
+            var condition = saved.Condition == ExitSaveCondition.Always ? string.Empty : ", when vmcs12's VM-exit control " +
+                $"{ConditionText(saved.Condition)} is 1";
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsoundNoSync, classLocation, name, saved.Sdm, condition));
         }
 

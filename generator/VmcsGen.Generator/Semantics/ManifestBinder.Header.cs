@@ -51,7 +51,8 @@ internal static partial class ManifestBinder
                 case "features":
                     if (args.Length == 0)
                     {
-                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MissingValue, ManifestParser.AfterToken(keyword), "Directive 'features'", "feature names"));
+                        diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MissingValue, ManifestParser.AfterToken(keyword), "Directive 'features'",
+                            "feature names"));
                         break;
                     }
 
@@ -168,14 +169,16 @@ internal static partial class ManifestBinder
         var args = directive.Arguments;
         if (args.Length < count)
         {
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MissingValue, ManifestParser.AfterToken(directive.Keyword), "Directive '" + directive.Keyword.Text + "'", what ?? "value"));
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MissingValue, ManifestParser.AfterToken(directive.Keyword),
+                "Directive '" + directive.Keyword.Text + "'", what ?? "value"));
             return false;
         }
 
         if (args.Length > count)
         {
             var extra = args[count];
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnexpectedToken, extra.Location, extra.Text, "directive '" + directive.Keyword.Text + "'"));
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnexpectedToken, extra.Location, extra.Text, "directive '" + directive.Keyword.Text +
+                "'"));
             return false;
         }
 

@@ -47,7 +47,8 @@ internal static partial class ManifestBinder
                 && byName.TryGetValue(name.Substring(0, name.Length - 5), out var full)
                 && VmcsEncoding.Width(full.Encoding) == FieldWidth.Bits64)
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HighFormName, field.Syntax.Name.Location, name, full.Syntax.Name.Text, Hex(full.Encoding | 1)));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.HighFormName, field.Syntax.Name.Location, name, full.Syntax.Name.Text,
+                    Hex(full.Encoding | 1)));
             }
         }
 
@@ -65,7 +66,8 @@ internal static partial class ManifestBinder
         {
             if (derived.TryGetValue(field.CSharpName, out var other))
             {
-                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedMemberCollision, field.Syntax.Name.Location, field.Syntax.Name.Text, field.CSharpName, $"ControlShadows (for field {other})"));
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedMemberCollision, field.Syntax.Name.Location, field.Syntax.Name.Text,
+                    field.CSharpName, $"ControlShadows (for field {other})"));
             }
         }
     }

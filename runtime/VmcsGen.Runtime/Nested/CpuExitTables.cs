@@ -202,12 +202,15 @@ static class L0KeptFields
         new(0x482A, "GUEST_SYSENTER_CS", ExitSaveCondition.Always, "vmx_set_msr MSR_IA32_SYSENTER_CS in guest mode"),
         new(0x6824, "GUEST_SYSENTER_ESP", ExitSaveCondition.Always, "vmx_set_msr MSR_IA32_SYSENTER_ESP in guest mode"),
         new(0x6826, "GUEST_SYSENTER_EIP", ExitSaveCondition.Always, "vmx_set_msr MSR_IA32_SYSENTER_EIP in guest mode"),
-        new(0x2802, "GUEST_IA32_DEBUGCTL", ExitSaveCondition.SaveDebugControls, "vmx_set_msr MSR_IA32_DEBUGCTLMSR in guest mode, when vmcs12 saves debug controls"),
+        new(0x2802, "GUEST_IA32_DEBUGCTL", ExitSaveCondition.SaveDebugControls, "vmx_set_msr MSR_IA32_DEBUGCTLMSR in guest mode, " +
+            "when vmcs12 saves debug controls"),
         new(0x2804, "GUEST_IA32_PAT", ExitSaveCondition.SaveIa32Pat, "vmx_set_msr MSR_IA32_CR_PAT in guest mode, when vmcs12 saves IA32_PAT"),
-        new(0x2808, "GUEST_IA32_PERF_GLOBAL_CTRL", ExitSaveCondition.SavePerfGlobalCtrl, "the PMU's intercepted WRMSR of MSR_CORE_PERF_GLOBAL_CTRL in guest mode"),
+        new(0x2808, "GUEST_IA32_PERF_GLOBAL_CTRL", ExitSaveCondition.SavePerfGlobalCtrl, "the PMU's intercepted WRMSR of MSR_CORE_PERF_GLOBAL_CTRL in " +
+            "guest mode"),
         new(0x2812, "GUEST_BNDCFGS", ExitSaveCondition.Always, "vmx_set_msr MSR_IA32_BNDCFGS in guest mode (2022)"),
         new(0x0812, "GUEST_PML_INDEX", ExitSaveCondition.Always, "nested_vmx_write_pml_buffer: L0 emulates L1's PML log and moves vmcs12's index"),
-        new(0x482E, "VMX_PREEMPTION_TIMER_VALUE", ExitSaveCondition.SavePreemptionTimer, "L0 emulates L1's preemption timer with an hrtimer and computes vmcs12's value at the exit (sync_vmcs02_to_vmcs12: vmx_get_preemption_timer_value)"),
+        new(0x482E, "VMX_PREEMPTION_TIMER_VALUE", ExitSaveCondition.SavePreemptionTimer, "L0 emulates L1's preemption timer with an hrtimer and computes " +
+            "vmcs12's value at the exit (sync_vmcs02_to_vmcs12: vmx_get_preemption_timer_value)"),
     ];
 
     private static readonly Dictionary<uint, L0KeptField> ByEncoding = Table.ToDictionary(f => f.Encoding);

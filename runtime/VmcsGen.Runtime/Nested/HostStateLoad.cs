@@ -47,7 +47,8 @@ internal static class HostStateLoad
     /// <summary>
     /// Written into vmcs02 on every nested entry before 2019: GUEST_PML_INDEX ("Don't rewrite GUEST_PML_INDEX during nested
     /// VM-Entry"), ENCLS_EXITING_BITMAP ("Write ENCLS-exiting bitmap once per vmcs02"), VIRTUAL_APIC_PAGE_ADDR and
-    /// APIC_ACCESS_ADDR ("Don't speculatively write virtual-APIC page address / APIC-access page address"), the four PDPTRs ("Copy PDPTRs to/from vmcs12 only when necessary": an L2 in 64-bit mode needs none). The accesses
+    /// APIC_ACCESS_ADDR ("Don't speculatively write virtual-APIC page address / APIC-access page address"), the four PDPTRs ("Copy PDPTRs to/from vmcs12 only
+    /// when necessary": an L2 in 64-bit mode needs none). The accesses
     /// the series moved to WRMSR time (PAT, SYSENTER, DEBUGCTL) are the manifest's business: <c>sync</c> in kvm-2018.vmcs,
     /// <c>no-sync</c> in kvm.vmcs.
     /// </summary>

@@ -69,7 +69,8 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
         }
 
         TLayout.Write(_vmcs12, field.Encoding, value);
-        if (field.Class == FieldClass.ShadowRo && Options.UseShadowVmcs && (_vmreadBitmap[field.Encoding >> 3] & (1 << (int)(field.Encoding & 7))) == 0 && !_needShadowSync)
+        if (field.Class == FieldClass.ShadowRo && Options.UseShadowVmcs && (_vmreadBitmap[field.Encoding >> 3] & (1 << (int)(field.Encoding & 7))) == 0
+            && !_needShadowSync)
         {
             // L1 reads this field from the shadow VMCS without exiting: put the new value there too.
             EnterShadow();

@@ -44,7 +44,8 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
         var hasCurrent = state.CurrentVmcs12 != InvalidPointer;
         if (hasCurrent != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != TLayout.Size))
         {
-            throw new ArgumentException($"ImportNestedState: the vmcs12 must be {TLayout.Size} bytes exactly when there is a current VMCS pointer.", nameof(state));
+            throw new ArgumentException($"ImportNestedState: the vmcs12 must be {TLayout.Size} bytes exactly when there is a current VMCS pointer.",
+                nameof(state));
         }
 
         var vmxon = state.VmxonPointer ?? _vmxon;
@@ -56,7 +57,8 @@ public sealed partial class NestedVmx<TLayout, TControls, TBackend>
         // vmx_set_nested_state: -EINVAL for a VMXON or vmcs12 address that is not a valid page, or a vmcs12 at the VMXON region.
         if ((vmxon != InvalidPointer && !ValidL1Address(vmxon)) || (hasCurrent && (!ValidL1Address(state.CurrentVmcs12) || state.CurrentVmcs12 == vmxon)))
         {
-            throw new ArgumentException($"ImportNestedState: VMXON pointer 0x{vmxon:X} or vmcs12 pointer 0x{state.CurrentVmcs12:X} is not a valid, distinct page address.", nameof(state));
+            throw new ArgumentException($"ImportNestedState: VMXON pointer 0x{vmxon:X} or vmcs12 pointer 0x{state.CurrentVmcs12:X} is not a valid, " +
+                "distinct page address.", nameof(state));
         }
 
         ArgumentNullException.ThrowIfNull(state.L1Regions);

@@ -25,7 +25,8 @@ public sealed partial class ReferenceNestedVmx<TLayout, TControls, TBackend>
     {
         ArgumentNullException.ThrowIfNull(state);
         if ((state.CurrentVmcs12 != InvalidPointer) != (state.Vmcs12 is not null) || (state.Vmcs12 is not null && state.Vmcs12.Length != _vmcs12.Length)
-            || (state.InL2 && state.CurrentVmcs12 == InvalidPointer) || (state.CurrentVmcs12 != InvalidPointer && (state.VmxonPointer ?? _vmxon) == InvalidPointer)
+            || (state.InL2 && state.CurrentVmcs12 == InvalidPointer)
+                || (state.CurrentVmcs12 != InvalidPointer && (state.VmxonPointer ?? _vmxon) == InvalidPointer)
             || ((state.VmxonPointer ?? _vmxon) is var vmxon && vmxon != InvalidPointer && BadAddress(vmxon))
             || (state.CurrentVmcs12 != InvalidPointer && (BadAddress(state.CurrentVmcs12) || state.CurrentVmcs12 == vmxon)))
         {

@@ -53,7 +53,8 @@ public sealed partial class ReferenceNestedVmx<TLayout, TControls, TBackend> : I
 
             // The CPU writes guest state and exit information on a VM exit; VM_INSTRUCTION_ERROR only on a VMfail. The VMCS
             // link pointer is guest state by encoding but no VM exit writes it, and vmcs02's is L0's own (-1).
-            if ((field.Type is FieldType.GuestState && field.Encoding != VmcsEncoding.VmcsLinkPointer) || (field.Type is FieldType.ExitInformation && field.Encoding != VmcsEncoding.VmInstructionError))
+            if ((field.Type is FieldType.GuestState && field.Encoding != VmcsEncoding.VmcsLinkPointer)
+                || (field.Type is FieldType.ExitInformation && field.Encoding != VmcsEncoding.VmInstructionError))
             {
                 _fromVmcs02.Add(field);
             }

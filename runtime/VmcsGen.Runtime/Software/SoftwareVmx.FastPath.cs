@@ -63,7 +63,8 @@ public sealed partial class SoftwareVmx
     }
 
     /// <summary>VMLAUNCH's VMfail checks and, with <see cref="VmxProfile.EntryChecks"/>, the VM-entry checks; the VMCS becomes launched.</summary>
-    /// <exception cref="InvalidOperationException">The guest state failed the checks (a VM-entry failure, which this path cannot return; use <see cref="ExecuteVmlaunch"/>).</exception>
+    /// <exception cref="InvalidOperationException">The guest state failed the checks (a VM-entry failure, which this path cannot return; use
+    /// <see cref="ExecuteVmlaunch"/>).</exception>
     public VmxResult VmLaunch() => FastEntry(launch: true);
 
     /// <summary>VMRESUME's checks, as <see cref="VmLaunch"/>.</summary>

@@ -175,7 +175,8 @@ public sealed partial class SoftwareVmx
     /// </summary>
     public InstructionOutcome ExecuteVmread(VmxContext context, VmxOperand encodingRegister, VmxOperand destination)
     {
-        if (AccessChecks(context, encodingRegister, destination, VmxExitReason.VmRead, _vmreadBitmapSlot, ref _reads, out var encoding, out var nonRoot) is { } early)
+        if (AccessChecks(context, encodingRegister, destination, VmxExitReason.VmRead, _vmreadBitmapSlot, ref _reads, out var encoding,
+            out var nonRoot) is { } early)
         {
             return early;
         }
@@ -225,7 +226,8 @@ public sealed partial class SoftwareVmx
     /// </summary>
     public InstructionOutcome ExecuteVmwrite(VmxContext context, VmxOperand encodingRegister, VmxOperand source)
     {
-        if (AccessChecks(context, encodingRegister, source, VmxExitReason.VmWrite, _vmwriteBitmapSlot, ref _writes, out var encoding, out var nonRoot) is { } early)
+        if (AccessChecks(context, encodingRegister, source, VmxExitReason.VmWrite, _vmwriteBitmapSlot, ref _writes, out var encoding,
+            out var nonRoot) is { } early)
         {
             return early;
         }

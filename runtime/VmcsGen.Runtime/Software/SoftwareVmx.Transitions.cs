@@ -96,7 +96,8 @@ public sealed partial class SoftwareVmx
                 var reason = VmxExitReason.InvalidGuestState | VmxExitReason.EntryFailureBit;
                 Store(_current, ExitReasonEncoding, reason);
                 Store(_current, ExitQualificationEncoding, check.Qualification);
-                return new InstructionOutcome(InstructionOutcomeKind.EntryFailure, ExitReason: reason, ExitQualification: check.Qualification, Rule: check.Rule);
+                return new InstructionOutcome(InstructionOutcomeKind.EntryFailure, ExitReason: reason, ExitQualification: check.Qualification,
+                    Rule: check.Rule);
             }
         }
 
@@ -116,7 +117,8 @@ public sealed partial class SoftwareVmx
             RecordExit(reason, qualification, instructionInfo);
         }
 
-        return new InstructionOutcome(InstructionOutcomeKind.VmExit, ExitReason: reason, ExitQualification: qualification, InstructionInformation: instructionInfo);
+        return new InstructionOutcome(InstructionOutcomeKind.VmExit, ExitReason: reason, ExitQualification: qualification,
+            InstructionInformation: instructionInfo);
     }
 
     private void RecordExit(uint reason, ulong qualification, uint instructionInfo)

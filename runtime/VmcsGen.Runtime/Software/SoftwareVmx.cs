@@ -31,7 +31,8 @@ public sealed partial class SoftwareVmx
     public const int LaunchStateOffset = 8;
     public const int FieldsOffset = 16;
 
-    private const uint VmInstructionErrorEncoding = VmcsEncoding.VmInstructionError, ExitReasonEncoding = VmcsEncoding.ExitReason, ExitQualificationEncoding = VmcsEncoding.ExitQualification,
+    private const uint VmInstructionErrorEncoding = VmcsEncoding.VmInstructionError, ExitReasonEncoding = VmcsEncoding.ExitReason,
+        ExitQualificationEncoding = VmcsEncoding.ExitQualification,
         ExitInstructionLengthEncoding = 0x440C, InstructionInfoEncoding = 0x440E, LinkPointerEncoding = VmcsEncoding.VmcsLinkPointer,
         ProcBasedEncoding = 0x4002, SecondaryEncoding = 0x401E, VmreadBitmapEncoding = 0x2026, VmwriteBitmapEncoding = 0x2028;
 
@@ -82,7 +83,8 @@ public sealed partial class SoftwareVmx
         if (FieldsOffset + offset > RegionSize)
         {
             throw new ArgumentException(
-                $"{catalog.Count} fields ({FieldsOffset + offset} bytes with the header) do not fit the {RegionSize}-byte VMCS region IA32_VMX_BASIC reports.", nameof(profile));
+                $"{catalog.Count} fields ({FieldsOffset + offset} bytes with the header) do not fit the {RegionSize}-byte VMCS region IA32_VMX_BASIC reports.",
+                    nameof(profile));
         }
 
         _layoutBuffer = new byte[offset];

@@ -34,7 +34,8 @@ public static partial class VmEntryChecks
 
         if (vmcs.Read(Cr3TargetCount) > (ulong)profile.Cr3TargetCount)
         {
-            return EntryCheckResult.Control($"26.2.1.1: CR3-target count {vmcs.Read(Cr3TargetCount)} exceeds the {profile.Cr3TargetCount} IA32_VMX_MISC allows");
+            return EntryCheckResult.Control($"26.2.1.1: CR3-target count {vmcs.Read(Cr3TargetCount)} exceeds the {profile.Cr3TargetCount} " +
+                "IA32_VMX_MISC allows");
         }
 
         if ((proc & UseIoBitmaps) != 0 && (!Aligned(vmcs.Read(IoBitmapA), 4096, width) || !Aligned(vmcs.Read(IoBitmapB), 4096, width)))
@@ -61,7 +62,8 @@ public static partial class VmEntryChecks
         }
         else if ((secondary & (VirtualizeX2Apic | VirtualInterruptDelivery)) != 0 || (secondary & 0x100) != 0)
         {
-            return EntryCheckResult.Control("26.2.1.1: virtualize x2APIC mode, APIC-register virtualization and virtual-interrupt delivery need \"use TPR shadow\"");
+            return EntryCheckResult.Control("26.2.1.1: virtualize x2APIC mode, APIC-register virtualization and virtual-interrupt delivery need \"use TPR " +
+                "shadow\"");
         }
 
         if ((pin & NmiExiting) == 0 && (pin & VirtualNmis) != 0)
@@ -90,9 +92,11 @@ public static partial class VmEntryChecks
         }
 
         if ((pin & PostedInterrupts) != 0 &&
-            ((secondary & VirtualInterruptDelivery) == 0 || (exit & AckInterruptOnExit) == 0 || (vmcs.Read(PostedInterruptVector) & 0xFF00) != 0 || !Aligned(vmcs.Read(PostedInterruptDesc), 64, width)))
+            ((secondary & VirtualInterruptDelivery) == 0 || (exit & AckInterruptOnExit) == 0 || (vmcs.Read(PostedInterruptVector) & 0xFF00) != 0
+                || !Aligned(vmcs.Read(PostedInterruptDesc), 64, width)))
         {
-            return EntryCheckResult.Control("26.2.1.1: \"process posted interrupts\" needs virtual-interrupt delivery, \"acknowledge interrupt on exit\", a vector in 0-255 and a 64-byte aligned descriptor within MAXPHYADDR");
+            return EntryCheckResult.Control("26.2.1.1: \"process posted interrupts\" needs virtual-interrupt delivery, \"acknowledge interrupt on exit\", " +
+                "a vector in 0-255 and a 64-byte aligned descriptor within MAXPHYADDR");
         }
 
         if ((secondary & EnableVpid) != 0 && vmcs.Read(Vpid) == 0)
@@ -123,7 +127,8 @@ public static partial class VmEntryChecks
 
         if ((secondary & VmcsShadowing) != 0 && (!Aligned(vmcs.Read(VmreadBitmap), 4096, width) || !Aligned(vmcs.Read(VmwriteBitmap), 4096, width)))
         {
-            return EntryCheckResult.Control("26.2.1.1: with \"VMCS shadowing\", the VMREAD- and VMWRITE-bitmap addresses are 4 KiB aligned and within MAXPHYADDR");
+            return EntryCheckResult.Control("26.2.1.1: with \"VMCS shadowing\", the VMREAD- and VMWRITE-bitmap addresses are 4 KiB aligned and within " +
+                "MAXPHYADDR");
         }
 
         failure = Allowed(VmxControl.VmExit, exit, "VM-exit controls");
@@ -137,7 +142,8 @@ public static partial class VmEntryChecks
             return EntryCheckResult.Control("26.2.1.2: \"save VMX-preemption timer value\" needs \"activate VMX-preemption timer\"");
         }
 
-        if ((vmcs.Read(ExitMsrStoreCount) != 0 && !Aligned(vmcs.Read(ExitMsrStoreAddr), 16, width)) || (vmcs.Read(ExitMsrLoadCount) != 0 && !Aligned(vmcs.Read(ExitMsrLoadAddr), 16, width)))
+        if ((vmcs.Read(ExitMsrStoreCount) != 0 && !Aligned(vmcs.Read(ExitMsrStoreAddr), 16, width))
+            || (vmcs.Read(ExitMsrLoadCount) != 0 && !Aligned(vmcs.Read(ExitMsrLoadAddr), 16, width)))
         {
             return EntryCheckResult.Control("26.2.1.2: a VM-exit MSR-store or MSR-load area in use is 16-byte aligned and within MAXPHYADDR");
         }
@@ -155,7 +161,8 @@ public static partial class VmEntryChecks
             var vector = interruption & 0xFF;
             if (type == 1 || (interruption & 0x7FFF_F000) != 0 || (type == 2 && vector != 2) || (type == 3 && vector > 31))
             {
-                return EntryCheckResult.Control($"26.2.1.3: VM-entry interruption information 0x{interruption:X8}: reserved type 1, bits 30:12 clear, NMI is vector 2, hardware exceptions are vectors 0-31");
+                return EntryCheckResult.Control($"26.2.1.3: VM-entry interruption information 0x{interruption:X8}: reserved type 1, bits 30:12 clear, " +
+                    "NMI is vector 2, hardware exceptions are vectors 0-31");
             }
 
             if ((type is 4 or 5 or 6) && vmcs.Read(EntryInstructionLength) is 0 or > 15)

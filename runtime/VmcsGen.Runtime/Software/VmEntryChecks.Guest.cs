@@ -6,7 +6,9 @@ public static partial class VmEntryChecks
     private const uint GuestCr0 = 0x6800, GuestCr4 = 0x6804, GuestRflags = 0x6820, GuestActivity = 0x4826, GuestInterruptibility = 0x4824,
         GuestPendingDebug = 0x6822, LinkPointer = 0x2800, GuestSsAr = 0x4818, GuestTrAr = 0x4822, GuestDebugCtl = 0x2802, GuestEfer = 0x2806;
 
-    /// <summary>SDM 26.3.1: the guest-state checks modelled; a failure is a VM-entry failure exit, reason 33 (qualification 4 for the VMCS link pointer).</summary>
+    /// <summary>
+    /// SDM 26.3.1: the guest-state checks modelled; a failure is a VM-entry failure exit, reason 33 (qualification 4 for the VMCS link pointer).
+    /// </summary>
     public static EntryCheckResult Guest<TReader>(ref TReader vmcs, VmxProfile profile, PhysicalMemory? memory)
         where TReader : struct, IVmcsFieldReader
     {
@@ -53,14 +55,16 @@ public static partial class VmEntryChecks
             var lma = (efer & (1ul << 10)) != 0;
             if ((efer & ~0xD01ul) != 0 || lma != ia32e || ((cr0 & 0x8000_0000) != 0 && lma != ((efer & (1ul << 8)) != 0)))
             {
-                return EntryCheckResult.Guest("26.3.1.1: a loaded guest IA32_EFER has no reserved bit, LMA = \"IA-32e mode guest\", and LMA = LME when CR0.PG is set");
+                return EntryCheckResult.Guest("26.3.1.1: a loaded guest IA32_EFER has no reserved bit, LMA = \"IA-32e mode guest\", " +
+                    "and LMA = LME when CR0.PG is set");
             }
         }
 
         var rflags = vmcs.Read(GuestRflags);
         if ((rflags & 0xFFFF_FFFF_FFC0_8028ul) != 0 || (rflags & 2) == 0 || ((ia32e || (cr0 & 1) == 0) && (rflags & 0x2_0000) != 0))
         {
-            return EntryCheckResult.Guest($"26.3.1.4: guest RFLAGS 0x{rflags:X}: bits 63:22, 15, 5 and 3 clear, bit 1 set, VM clear in IA-32e mode or with CR0.PE = 0");
+            return EntryCheckResult.Guest($"26.3.1.4: guest RFLAGS 0x{rflags:X}: bits 63:22, 15, 5 and 3 clear, bit 1 set, VM clear in IA-32e mode or with " +
+                "CR0.PE = 0");
         }
 
         if ((vmcs.Read(GuestTrAr) & 0x10000) != 0)
@@ -88,7 +92,8 @@ public static partial class VmEntryChecks
         var interruptibility = vmcs.Read(GuestInterruptibility);
         if ((interruptibility & ~0x1Ful) != 0 || (interruptibility & 3) == 3 || ((rflags & 0x200) == 0 && (interruptibility & 1) != 0))
         {
-            return EntryCheckResult.Guest($"26.3.1.5: interruptibility state 0x{interruptibility:X}: bits 31:5 clear, not both STI and MOV-SS blocking, no STI blocking with IF = 0");
+            return EntryCheckResult.Guest($"26.3.1.5: interruptibility state 0x{interruptibility:X}: bits 31:5 clear, not both STI and MOV-SS blocking, " +
+                "no STI blocking with IF = 0");
         }
 
         if ((vmcs.Read(GuestPendingDebug) & ~0x1_500Ful) != 0)
@@ -110,7 +115,8 @@ public static partial class VmEntryChecks
                 var shadowing = (secondary & VmcsShadowing) != 0;
                 if ((header & 0x7FFF_FFFF) != profile.Revision || ((header & 0x8000_0000) != 0) != shadowing)
                 {
-                    return EntryCheckResult.Guest("26.3.1.5: the VMCS the link pointer references has this processor's revision and a shadow-VMCS indicator equal to \"VMCS shadowing\"", 4);
+                    return EntryCheckResult.Guest("26.3.1.5: the VMCS the link pointer references has this processor's revision and a shadow-VMCS indicator " +
+                        "equal to \"VMCS shadowing\"", 4);
                 }
             }
         }

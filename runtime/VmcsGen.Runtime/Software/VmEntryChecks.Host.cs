@@ -8,7 +8,9 @@ public static partial class VmEntryChecks
         HostEs = 0x0C00, HostCs = 0x0C02, HostSs = 0x0C04, HostDs = 0x0C06, HostFs = 0x0C08, HostGs = 0x0C0A, HostTr = 0x0C0C,
         HostPat = 0x2C00, HostEfer = 0x2C02;
 
-    /// <summary>SDM 26.2.2-26.2.4: host control registers, MSRs, segment and descriptor-table registers, address-space size; a failure is VMfailValid(8).</summary>
+    /// <summary>
+    /// SDM 26.2.2-26.2.4: host control registers, MSRs, segment and descriptor-table registers, address-space size; a failure is VMfailValid(8).
+    /// </summary>
     public static EntryCheckResult Host<TReader>(ref TReader vmcs, VmxProfile profile, bool hostInIa32eMode = true)
         where TReader : struct, IVmcsFieldReader
     {

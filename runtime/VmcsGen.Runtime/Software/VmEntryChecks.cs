@@ -23,7 +23,8 @@ public static partial class VmEntryChecks
     private const uint ExternalInterruptExiting = 1u << 0, NmiExiting = 1u << 3, VirtualNmis = 1u << 5, PreemptionTimer = 1u << 6, PostedInterrupts = 1u << 7;
     private const uint VirtualizeApicAccesses = 1u << 0, EnableEpt = 1u << 1, EnableVpid = 1u << 5, UnrestrictedGuest = 1u << 7,
         VirtualizeX2Apic = 1u << 4, VirtualInterruptDelivery = 1u << 9, VmcsShadowing = 1u << 14, EnablePml = 1u << 17;
-    private const uint HostAddressSpaceSize = 1u << 9, AckInterruptOnExit = 1u << 15, SavePreemptionTimer = 1u << 22, LoadHostPat = 1u << 19, LoadHostEfer = 1u << 21;
+    private const uint HostAddressSpaceSize = 1u << 9, AckInterruptOnExit = 1u << 15, SavePreemptionTimer = 1u << 22, LoadHostPat = 1u << 19,
+        LoadHostEfer = 1u << 21;
     private const uint Ia32eModeGuest = 1u << 9, LoadGuestDebugControls = 1u << 2, LoadGuestEfer = 1u << 15;
 
     /// <summary>Runs every check in the SDM's order; <paramref name="hostInIa32eMode"/> is IA32_EFER.LMA of the processor doing the entry.</summary>
@@ -40,7 +41,8 @@ public static partial class VmEntryChecks
         return result.Passed ? Guest(ref vmcs, profile, memory) : result;
     }
 
-    private static bool FixedBits(ulong value, ulong fixed0, ulong fixed1) => (value & fixed0) == fixed0 && (value & ~fixed1 & 0xFFFF_FFFF) == 0 && (fixed1 > 0xFFFF_FFFF || (value >> 32) == 0);
+    private static bool FixedBits(ulong value, ulong fixed0, ulong fixed1) => (value & fixed0) == fixed0 && (value & ~fixed1 & 0xFFFF_FFFF) == 0
+        && (fixed1 > 0xFFFF_FFFF || (value >> 32) == 0);
 
     private static bool Aligned(ulong address, int alignment, int width) => (address & (ulong)(alignment - 1)) == 0 && (address >> width) == 0;
 

@@ -30,7 +30,9 @@ public static partial class AdviseCommand
         var onlyB = b.Classification.Fields.Select(f => f.Name).Except(a.Classification.Fields.Select(f => f.Name)).ToList();
         if (onlyA.Count + onlyB.Count > 0 || a.Classification.Fields.Zip(b.Classification.Fields).Any(p => p.First.Encoding != p.Second.Encoding))
         {
-            throw new ArgumentException($"compare: {Path.GetFileName(a.Path)} and {Path.GetFileName(b.Path)} do not have the same fields (only in A: {string.Join(", ", onlyA.DefaultIfEmpty("-"))}; only in B: {string.Join(", ", onlyB.DefaultIfEmpty("-"))}); compare classifications of one layout");
+            throw new ArgumentException($"compare: {Path.GetFileName(a.Path)} and {Path.GetFileName(b.Path)} do not have the same fields (only in A: " +
+                $"{string.Join(", ", onlyA.DefaultIfEmpty("-"))}; only in B: {string.Join(", ", onlyB.DefaultIfEmpty("-"))}); compare classifications of " +
+                "one layout");
         }
 
         var names = Names(a.Layout, b.Layout);
@@ -48,7 +50,8 @@ public static partial class AdviseCommand
         }
 
         var console = Output();
-        console.MarkupLine($"[bold]compare[/] A = {Markup.Escape(Path.GetFileName(a.Path))}, B = {Markup.Escape(Path.GetFileName(b.Path))} (today's engine, {o.Rounds} round trips per workload, seed {o.Seed})");
+        console.MarkupLine($"[bold]compare[/] A = {Markup.Escape(Path.GetFileName(a.Path))}, B = {Markup.Escape(Path.GetFileName(b.Path))} (today's engine, " +
+            $"{o.Rounds} round trips per workload, seed {o.Seed})");
         PrintWorkloads(console, advice, "A", "B");
         PrintChanges(console, advice.Changes, "B");
         o.Plot?.Write(figure!, console);

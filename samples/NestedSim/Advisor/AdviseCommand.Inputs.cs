@@ -17,7 +17,8 @@ public static partial class AdviseCommand
     /// <summary>A shipped manifest by name (its compiled layout), or a .vmcs file compiled now; errors are the generator's, with file and line.</summary>
     public static ManifestInput LoadManifest(string nameOrPath)
     {
-        var shipped = Path.Combine(AppContext.BaseDirectory, "fields", nameOrPath.EndsWith(".vmcs", StringComparison.Ordinal) ? nameOrPath : nameOrPath + ".vmcs");
+        var shipped = Path.Combine(AppContext.BaseDirectory, "fields", nameOrPath.EndsWith(".vmcs", StringComparison.Ordinal) ? nameOrPath : nameOrPath +
+            ".vmcs");
         var compiled = CompiledLayouts.FirstOrDefault(l => l.ManifestFile == Path.GetFileName(shipped));
         if (!File.Exists(nameOrPath) && compiled is not null && File.Exists(shipped))
         {
@@ -27,7 +28,8 @@ public static partial class AdviseCommand
 
         if (!File.Exists(nameOrPath))
         {
-            throw new ArgumentException($"--manifest {nameOrPath}: neither a manifest compiled into NestedSim ({string.Join(", ", CompiledLayouts.Select(l => Path.GetFileNameWithoutExtension(l.ManifestFile)))}) nor a file");
+            throw new ArgumentException($"--manifest {nameOrPath}: neither a manifest compiled into NestedSim " +
+                $"({string.Join(", ", CompiledLayouts.Select(l => Path.GetFileNameWithoutExtension(l.ManifestFile)))}) nor a file");
         }
 
         string text;
@@ -43,7 +45,8 @@ public static partial class AdviseCommand
         var result = ManifestCompiler.Compile(nameOrPath, text);
         if (result.HasErrors || result.Layout is null)
         {
-            var first = result.Diagnostics.FirstOrDefault(d => d.Contains(" error ", StringComparison.Ordinal)) ?? result.Diagnostics.FirstOrDefault() ?? $"{nameOrPath}: no layout was generated";
+            var first = result.Diagnostics.FirstOrDefault(d => d.Contains(" error ", StringComparison.Ordinal)) ?? result.Diagnostics.FirstOrDefault()
+                ?? $"{nameOrPath}: no layout was generated";
             var more = result.Diagnostics.Count(d => d.Contains(" error ", StringComparison.Ordinal)) - 1;
             throw new ArgumentException(first + (more > 0 ? $" (and {more} more error{(more == 1 ? string.Empty : "s")})" : string.Empty));
         }
@@ -92,8 +95,10 @@ public static partial class AdviseCommand
         return list;
     }
 
-    public static List<WorkloadProfile> Profiles(Classification fields, IEnumerable<(Workload Workload, double Weight)> workloads, IReadOnlyDictionary<string, uint> names, int rounds, int seed) =>
-        workloads.Select(w => WorkloadProfile.Build(fields, w.Workload, names, Simulator.Trace(w.Workload, names, w.Workload.PerIteration == 0 ? 0 : rounds, seed), w.Weight)).ToList();
+    public static List<WorkloadProfile> Profiles(Classification fields, IEnumerable<(Workload Workload, double Weight)> workloads,
+        IReadOnlyDictionary<string, uint> names, int rounds, int seed) =>
+        workloads.Select(w => WorkloadProfile.Build(fields, w.Workload, names, Simulator.Trace(w.Workload, names, w.Workload.PerIteration == 0 ? 0 : rounds,
+            seed), w.Weight)).ToList();
 
     /// <summary>
     /// Fields the workloads' L1 touches that the manifest lacks: the engine answers them VMfailValid(12), as a CPU would,
@@ -103,13 +108,15 @@ public static partial class AdviseCommand
     {
         var missing = workloads
             .SelectMany(w => w.Workload.Setup.Concat(w.Workload.Exits.SelectMany(e => e.Steps)))
-            .Where(step => step.Kind != StepKind.Event && input.Classification.IndexOf(step.Field) < 0 && !(step.Field.EndsWith("_HIGH", StringComparison.Ordinal) && input.Classification.IndexOf(step.Field[..^5]) >= 0))
+            .Where(step => step.Kind != StepKind.Event && input.Classification.IndexOf(step.Field) < 0
+                && !(step.Field.EndsWith("_HIGH", StringComparison.Ordinal) && input.Classification.IndexOf(step.Field[..^5]) >= 0))
             .Select(step => step.Field)
             .Distinct()
             .ToList();
         if (missing.Count > 0)
         {
-            Console.Error.WriteLine($"NestedSim: warning: {Path.GetFileName(input.Path)} lacks fields the workloads use ({string.Join(", ", missing)}); L1's accesses to them fail with VMfailValid(12), whatever the classes");
+            Console.Error.WriteLine($"NestedSim: warning: {Path.GetFileName(input.Path)} lacks fields the workloads use ({string.Join(", ", missing)}); " +
+                "L1's accesses to them fail with VMfailValid(12), whatever the classes");
         }
     }
 
@@ -122,6 +129,8 @@ public static partial class AdviseCommand
         var unsound = CpuSide.UnsoundNoSync(input.Layout.Fields);
         return unsound.Count == 0
             ? null
-            : $"{Path.GetFileName(input.Path)} marks {string.Join(", ", unsound.Select(f => f.Name))} no-sync, but a VM exit saves {(unsound.Count == 1 ? "it" : "them")} and L0 does not keep {(unsound.Count == 1 ? "it" : "them")} current (warning VMCS0126; verify --manifest {input.Path} shows the divergence)";
+            : $"{Path.GetFileName(input.Path)} marks {string.Join(", ", unsound.Select(f => f.Name))} no-sync, " +
+                $"but a VM exit saves {(unsound.Count == 1 ? "it" : "them")} and L0 does not keep {(unsound.Count == 1 ? "it" : "them")} current (warning " +
+                $"VMCS0126; verify --manifest {input.Path} shows the divergence)";
     }
 }

@@ -8,7 +8,8 @@ public static partial class AdviseCommand
 {
     /// <summary>Schema vmcsgen-advise/1 (samples/NestedSim/README.md): the same numbers as the tables.</summary>
     private static string ToJson(
-        ManifestInput input, Advice advice, Verification? verification, string ns, AdviseOptions o, CostModel costs, string? written, TimeSpan? searchTime, string? comparedWith = null) =>
+        ManifestInput input, Advice advice, Verification? verification, string ns, AdviseOptions o, CostModel costs, string? written, TimeSpan? searchTime,
+            string? comparedWith = null) =>
         System.Text.Json.JsonSerializer.Serialize(new
         {
             schema = Report.AdviseSchema,
@@ -32,7 +33,8 @@ public static partial class AdviseCommand
                 cyclesSaved = double.IsNaN(c.Cycles) ? (double?)null : c.Cycles,
                 perRoundTrip = c.Counts,
             }),
-            robustness = advice.Robustness.Select(r => new { term = r.Term, min = r.Min, max = r.Max, savingAtMin = r.SavingAtMin, savingAtMax = r.SavingAtMax, holds = r.Holds }),
+            robustness = advice.Robustness.Select(r => new { term = r.Term, min = r.Min, max = r.Max, savingAtMin = r.SavingAtMin, savingAtMax = r.SavingAtMax,
+                holds = r.Holds }),
             worstCaseSaving = advice.WorstCaseSaving,
             robust = advice.Robust,
             verification = verification is null ? null : new

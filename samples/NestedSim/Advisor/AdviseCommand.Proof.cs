@@ -26,7 +26,8 @@ public static partial class AdviseCommand
         var compiled = ManifestCompiler.Compile(path, text);
         if (compiled.Layout is null || compiled.Diagnostics.Count > 0)
         {
-            return new Verification(compiled.Diagnostics, 0, null, $"the proposal does not build cleanly: {compiled.Diagnostics.FirstOrDefault() ?? "no layout"}");
+            return new Verification(compiled.Diagnostics, 0, null, "the proposal does not build cleanly: " +
+                $"{compiled.Diagnostics.FirstOrDefault() ?? "no layout"}");
         }
 
         var options = new NestedVmxOptions();
@@ -47,7 +48,8 @@ public static partial class AdviseCommand
             var counted = model.Count(profile);
             if (counted != engine.Total)
             {
-                return new Verification(compiled.Diagnostics, checkedCount, null, $"on {profile.Workload.Name} the compiled engine counted {engine.Total} but the model {counted}");
+                return new Verification(compiled.Diagnostics, checkedCount, null, $"on {profile.Workload.Name} the compiled engine counted {engine.Total} " +
+                    $"but the model {counted}");
             }
 
             checkedCount++;
@@ -55,6 +57,7 @@ public static partial class AdviseCommand
 
         update?.Invoke($"engine vs reference on {o.Safety} random sequences");
         var safety = SafetyCheck.Run(compiled.Layout, o.Safety, o.Seed, focus: advice.Changes.Select(c => c.After.Encoding).ToList());
-        return new Verification(compiled.Diagnostics, checkedCount, safety, safety.Safe ? null : "the engine diverged from the reference engine: " + safety.Divergence);
+        return new Verification(compiled.Diagnostics, checkedCount, safety, safety.Safe ? null : "the engine diverged from the reference engine: " +
+            safety.Divergence);
     }
 }

@@ -33,7 +33,8 @@ public static partial class AdviseCommand
         {
             file.WriteLine($"# recorded by NestedSim record: workload {workload.Name} on {input.Layout.ManifestFile}, {o.Rounds} round trips, seed {o.Seed}");
             var strategy = new Strategy("record", input.Layout.ManifestFile, input.Layout, new NestedVmxOptions());
-            Simulator.Run(strategy, workload, names, trace, new CostModel(), wrap: engine => new NestedTraceRecorder(engine, file, input.Layout.Fields), warmup: 0);
+            Simulator.Run(strategy, workload, names, trace, new CostModel(), wrap: engine => new NestedTraceRecorder(engine, file, input.Layout.Fields),
+                warmup: 0);
         }
 
         File.Move(temporary, output, overwrite: true);

@@ -13,13 +13,16 @@ public static partial class AdviseCommand
 {
     private static void Print(IAnsiConsole console, ManifestInput input, Advice advice, TimeSpan searchTime, Verification verification, string ns)
     {
-        console.MarkupLine($"[bold]advise[/] {Markup.Escape(Path.GetFileName(input.Path))} → proposal [bold]{Markup.Escape(ns)}[/] (today's engine; {advice.Evaluations:N0} classifications evaluated in {searchTime.TotalSeconds:0.0} s, {advice.Steps} steps)");
+        console.MarkupLine($"[bold]advise[/] {Markup.Escape(Path.GetFileName(input.Path))} → proposal [bold]{Markup.Escape(ns)}[/] (today's engine; " +
+            $"{advice.Evaluations:N0} classifications evaluated in {searchTime.TotalSeconds:0.0} s, {advice.Steps} steps)");
         PrintWorkloads(console, advice, "before", "proposal");
         PrintChanges(console, advice.Changes, "the proposal");
         PrintRobustness(console, advice);
         var s = verification.Safety;
         console.MarkupLine(verification.Passed
-            ? $"[green]proved[/]: builds with no diagnostic; its compiled engine counted exactly what the model counted on {verification.WorkloadsChecked} workloads; engine = reference on {s!.Sequences} random sequences ({s.Events:N0} events, {s.L2Exits:N0} L2 exits, {s.TrappedAccesses:N0} trapped and {s.ShadowedAccesses:N0} shadowed accesses, {s.RareSyncs:N0} rare syncs)"
+            ? $"[green]proved[/]: builds with no diagnostic; its compiled engine counted exactly what the model counted on {verification.WorkloadsChecked} " +
+                $"workloads; engine = reference on {s!.Sequences} random sequences ({s.Events:N0} events, {s.L2Exits:N0} L2 exits, " +
+                $"{s.TrappedAccesses:N0} trapped and {s.ShadowedAccesses:N0} shadowed accesses, {s.RareSyncs:N0} rare syncs)"
             : $"[red]not proved[/]: {Markup.Escape(verification.Failure!)}");
     }
 
@@ -33,15 +36,18 @@ public static partial class AdviseCommand
         table.AddColumn(new TableColumn("saving").RightAligned());
         foreach (var (workload, weight, before, after) in advice.PerWorkload)
         {
-            table.AddRow(Markup.Escape(workload), weight.ToString("0.###", CultureInfo.InvariantCulture), before.ToString("N0", CultureInfo.InvariantCulture), after.ToString("N0", CultureInfo.InvariantCulture), Saving(before, after));
+            table.AddRow(Markup.Escape(workload), weight.ToString("0.###", CultureInfo.InvariantCulture), before.ToString("N0", CultureInfo.InvariantCulture),
+                after.ToString("N0", CultureInfo.InvariantCulture), Saving(before, after));
         }
 
-        table.AddRow("[bold]weighted[/]", string.Empty, advice.WeightedBefore.ToString("N0", CultureInfo.InvariantCulture), advice.WeightedAfter.ToString("N0", CultureInfo.InvariantCulture), Saving(advice.WeightedBefore, advice.WeightedAfter));
+        table.AddRow("[bold]weighted[/]", string.Empty, advice.WeightedBefore.ToString("N0", CultureInfo.InvariantCulture),
+            advice.WeightedAfter.ToString("N0", CultureInfo.InvariantCulture), Saving(advice.WeightedBefore, advice.WeightedAfter));
         console.Write(table);
     }
 
     private static string Saving(double before, double after) =>
-        before == 0 ? "-" : $"{(before - after).ToString("N0", CultureInfo.InvariantCulture)} ({((before - after) / before * 100).ToString("0.0", CultureInfo.InvariantCulture)} %)";
+        before == 0 ? "-" : $"{(before - after).ToString("N0", CultureInfo.InvariantCulture)} " +
+            $"({((before - after) / before * 100).ToString("0.0", CultureInfo.InvariantCulture)} %)";
 
     public static void PrintChanges(IAnsiConsole console, IReadOnlyList<FieldChange> changes, string afterName)
     {
@@ -74,7 +80,8 @@ public static partial class AdviseCommand
     public static string Reason(FieldChange change) =>
         change.Counts.Count == 0
             ? "nothing on these workloads (a rule made it: see docs)"
-            : string.Join(", ", change.Counts.OrderBy(kv => kv.Value).Select(kv => $"{(kv.Value < 0 ? "−" : "+")}{Math.Abs(kv.Value).ToString("0.###", CultureInfo.InvariantCulture)} {kv.Key}"));
+            : string.Join(", ", change.Counts.OrderBy(kv => kv.Value).Select(kv =>
+                $"{(kv.Value < 0 ? "−" : "+")}{Math.Abs(kv.Value).ToString("0.###", CultureInfo.InvariantCulture)} {kv.Key}"));
 
     private static void PrintRobustness(IAnsiConsole console, Advice advice)
     {
@@ -87,7 +94,9 @@ public static partial class AdviseCommand
         var still = advice.Robustness.Where(r => Math.Abs(r.SavingAtMax - r.SavingAtMin) < 0.05).Select(r => r.Term).ToList();
         foreach (var r in advice.Robustness.Where(r => !still.Contains(r.Term)))
         {
-            table.AddRow(r.Term, $"{r.Min.ToString("0.#", CultureInfo.InvariantCulture)}–{r.Max.ToString("0.#", CultureInfo.InvariantCulture)}", r.SavingAtMin.ToString("N1", CultureInfo.InvariantCulture), r.SavingAtMax.ToString("N1", CultureInfo.InvariantCulture), r.Holds ? "yes" : "[red]NO: wins only for some values[/]");
+            table.AddRow(r.Term, $"{r.Min.ToString("0.#", CultureInfo.InvariantCulture)}–{r.Max.ToString("0.#", CultureInfo.InvariantCulture)}",
+                r.SavingAtMin.ToString("N1", CultureInfo.InvariantCulture), r.SavingAtMax.ToString("N1", CultureInfo.InvariantCulture),
+                r.Holds ? "yes" : "[red]NO: wins only for some values[/]");
         }
 
         console.Write(table);
@@ -96,10 +105,12 @@ public static partial class AdviseCommand
             console.MarkupLine($"the saving does not depend on {string.Join(", ", still)} (fixed per round trip, the same on both sides)");
         }
 
-        console.MarkupLine($"with every uncertain term at its least favourable end at once, the saving is {advice.WorstCaseSaving.ToString("N1", CultureInfo.InvariantCulture)} cycles per round trip");
+        console.MarkupLine("with every uncertain term at its least favourable end at once, " +
+            $"the saving is {advice.WorstCaseSaving.ToString("N1", CultureInfo.InvariantCulture)} cycles per round trip");
         if (!advice.Robust)
         {
-            console.MarkupLine("[yellow]flagged[/]: the proposal costs more than the manifest for some values of the cost terms; calibrate to your host (calibrate --help) before adopting it");
+            console.MarkupLine("[yellow]flagged[/]: the proposal costs more than the manifest for some values of the cost terms; " +
+                "calibrate to your host (calibrate --help) before adopting it");
         }
     }
 

@@ -93,9 +93,11 @@ public static partial class AdviseCommand
     private static IEnumerable<string> Preamble(ManifestInput input, Advice advice, List<(Workload Workload, double Weight)> workloads, AdviseOptions o)
     {
         yield return $"Proposed by NestedSim advise from {Path.GetFileName(input.Path)}: {advice.Changes.Count} fields reclassified.";
-        yield return $"Workloads: {string.Join(", ", workloads.Select(w => $"{w.Workload.Name} (weight {w.Weight.ToString("0.###", CultureInfo.InvariantCulture)})"))};";
+        yield return "Workloads: " +
+            $"{string.Join(", ", workloads.Select(w => $"{w.Workload.Name} (weight {w.Weight.ToString("0.###", CultureInfo.InvariantCulture)})"))};";
         yield return $"{o.Rounds} round trips each, seed {o.Seed}, today's engine; costs {(o.CostsFile ?? "default")}.";
-        yield return $"Modelled cycles per round trip (weighted): {advice.WeightedBefore.ToString("N0", CultureInfo.InvariantCulture)} -> {advice.WeightedAfter.ToString("N0", CultureInfo.InvariantCulture)}.";
+        yield return $"Modelled cycles per round trip (weighted): {advice.WeightedBefore.ToString("N0", CultureInfo.InvariantCulture)} -> " +
+            $"{advice.WeightedAfter.ToString("N0", CultureInfo.InvariantCulture)}.";
         yield return string.Empty;
     }
 }

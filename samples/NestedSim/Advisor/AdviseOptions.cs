@@ -22,5 +22,6 @@ public sealed record AdviseOptions(
             "record" => SimApp.Parse<RecordSettings>(command, args)?.ToAdviseOptions(),
             "convert" => SimApp.Parse<ConvertSettings>(command, args)?.ToAdviseOptions(),
             _ => throw new ArgumentException($"unknown advisor command '{CostModel.Truncate(command)}': advise, compare, record or convert"),
-        }) ?? new AdviseOptions(null, [], [], null, null, new Dictionary<string, double>(), null, null, Options.DefaultRounds, 1, AdviseSettings.DefaultSafety, Quiet: false, Help: true, []);
+        }) ?? new AdviseOptions(null, [], [], null, null, new Dictionary<string, double>(), null, null, Options.DefaultRounds, 1, AdviseSettings.DefaultSafety,
+            Quiet: false, Help: true, []);
 }

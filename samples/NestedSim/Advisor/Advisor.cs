@@ -7,9 +7,11 @@ using VmcsGen.Nested;
 namespace VmcsGen.Samples.NestedSim.Advisor;
 
 /// <summary>One change of a proposal: the field, its choice before and after, and what it is worth on its own.</summary>
-/// <param name="Cycles">Modelled cycles per round trip this change saves (positive) in the proposal: the proposal minus the proposal with this field put back.</param>
+/// <param name="Cycles">Modelled cycles per round trip this change saves (positive) in the proposal: the proposal minus the proposal with this field put
+/// back.</param>
 /// <param name="Counts">The counters the change moves, per round trip (proposal minus reverted), weighted over the workloads.</param>
-public sealed record FieldChange(FieldChoice Before, FieldChoice After, double ReadShare, double WriteShare, double Cycles, IReadOnlyDictionary<string, double> Counts);
+public sealed record FieldChange(FieldChoice Before, FieldChoice After, double ReadShare, double WriteShare, double Cycles,
+    IReadOnlyDictionary<string, double> Counts);
 
 /// <summary>What the modelled saving becomes when one uncertain cost term sits at an end of its range.</summary>
 public sealed record Robustness(string Term, double Min, double Max, double SavingAtMin, double SavingAtMax)
@@ -275,7 +277,8 @@ public sealed class Advisor
                 .Select(k => (k, afterUnits.GetValueOrDefault(k) - revertedUnits.GetValueOrDefault(k)))
                 .Where(x => Math.Abs(x.Item2) > 1e-9)
                 .ToDictionary(x => x.k, x => x.Item2, StringComparer.Ordinal);
-            changes.Add(new FieldChange(original, after.Fields[i], ReadShare(i), WriteShare(i), WithinLimits(reverted) ? Cost(reverted, costs) - afterCost : double.NaN, counts));
+            changes.Add(new FieldChange(original, after.Fields[i], ReadShare(i), WriteShare(i),
+                WithinLimits(reverted) ? Cost(reverted, costs) - afterCost : double.NaN, counts));
         }
 
         var perWorkload = _profiles.Select(p => (
@@ -305,7 +308,8 @@ public sealed class Advisor
             return saved * (!term.Uncertain ? costs[term.Name] : saved > 0 ? term.Min : term.Max);
         });
 
-        return new Advice(before, after, changes.OrderByDescending(c => c.Cycles).ToList(), perWorkload, Cost(before, costs), afterCost, robustness, _evaluations, steps, worst);
+        return new Advice(before, after, changes.OrderByDescending(c => c.Cycles).ToList(), perWorkload, Cost(before, costs), afterCost, robustness,
+            _evaluations, steps, worst);
     }
 
     internal static string Percent(double share) => (share * 100).ToString(share is > 0 and < 0.001 ? "0.###" : "0.#", CultureInfo.InvariantCulture) + " %";

@@ -18,7 +18,8 @@ public sealed record FieldChoice(
     public bool IsShadowed => FieldRules.IsShadowed(Class);
 
     /// <summary>The class and options as the manifest writes them (<c>shadow-rw control-shadow</c>).</summary>
-    public string Describe() => ManifestText.Class(Class) + (ControlShadow ? " control-shadow" : string.Empty) + (Group is null || Class == FieldClass.ShadowRw ? string.Empty : $" group={Group}");
+    public string Describe() => ManifestText.Class(Class) + (ControlShadow ? " control-shadow" : string.Empty) + (Group is null || Class == FieldClass.ShadowRw
+        ? string.Empty : $" group={Group}");
 }
 
 /// <summary>A manifest's classification: every field in encoding order, with the manifest-wide <c>vmwrite-any</c>.</summary>
@@ -82,6 +83,7 @@ public sealed class Classification
             .OrderBy(f => f.Encoding)
             .Select(f => new FieldChoice(
                 f.Name, f.Encoding, f.Width, f.Type, f.Class, f.ControlShadow,
-                f.Class == FieldClass.ShadowRw ? null : groupNames is null ? $"group-bit{BitOperations.Log2(f.GroupMask)}" : groupNames.GetValueOrDefault(f.Name), f.Feature))
+                f.Class == FieldClass.ShadowRw ? null : groupNames is null ? $"group-bit{BitOperations.Log2(f.GroupMask)}"
+                    : groupNames.GetValueOrDefault(f.Name), f.Feature))
             .ToList());
 }

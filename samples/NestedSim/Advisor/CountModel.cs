@@ -168,7 +168,8 @@ public sealed class CountModel
         _c = classification;
         _options = options;
         var fields = classification.Fields;
-        var groupNames = fields.Where(f => FieldRules.HasDirtyGroup(f.Class)).Select(f => f.Group ?? string.Empty).Distinct().OrderBy(g => g, StringComparer.Ordinal).ToList();
+        var groupNames = fields.Where(f => FieldRules.HasDirtyGroup(f.Class)).Select(f => f.Group ?? string.Empty).Distinct().OrderBy(g => g,
+            StringComparer.Ordinal).ToList();
         _groupBit = fields.Select(f => FieldRules.HasDirtyGroup(f.Class) ? 1u << groupNames.IndexOf(f.Group ?? string.Empty) : 0u).ToArray();
         var sets = fields.Select(f => FieldRules.CopySetsOf(f.Encoding, f.Class)).ToArray();
         _everyExit = sets.Count(s => (s & FieldRules.CopySets.EveryExitSync) != 0);

@@ -51,7 +51,8 @@ public sealed class ManifestText
             .ToDictionary(x => x.Key, x => x.Group![6..], StringComparer.Ordinal);
 
     /// <summary>
-    /// The manifest with each field <paramref name="proposal"/> changes from <paramref name="original"/> given the class and options as <paramref name="proposal"/> has them (requires= kept as written),
+    /// The manifest with each field <paramref name="proposal"/> changes from <paramref name="original"/> given the class and options as
+    /// <paramref name="proposal"/> has them (requires= kept as written),
     /// the layout renamed to <paramref name="layoutNamespace"/>, and <paramref name="preamble"/> as comment lines on top.
     /// </summary>
     public string Rewrite(Classification original, Classification proposal, string layoutNamespace, IEnumerable<string> preamble)

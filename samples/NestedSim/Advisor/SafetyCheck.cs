@@ -90,7 +90,8 @@ public static class SafetyCheck
 
             // L1 asks for every save the SDM gates by a VM-exit control (bits 2, 18, 20, 22, 30) in most sequences.
             var exitControls = random.Next(4) == 0 ? (ulong)random.Next() : 0x4054_0004ul | (ulong)random.Next();
-            divergence ??= Differ($"VMWRITE VM_EXIT_CONTROLS <- 0x{exitControls:X}", engine.L1VmWrite(CpuExitWrites.VmExitControls, exitControls), reference.L1VmWrite(CpuExitWrites.VmExitControls, exitControls));
+            divergence ??= Differ($"VMWRITE VM_EXIT_CONTROLS <- 0x{exitControls:X}", engine.L1VmWrite(CpuExitWrites.VmExitControls, exitControls),
+                reference.L1VmWrite(CpuExitWrites.VmExitControls, exitControls));
             divergence ??= Differ("VMLAUNCH", engine.L1VmLaunch(), reference.L1VmLaunch());
             var length = 10 + random.Next(40);
             for (var i = 0; i < length && divergence is null; i++)
@@ -120,7 +121,8 @@ public static class SafetyCheck
                 if (engine.InL2)
                 {
                     var saved = ExitControls();
-                    var writes = l2Writable.Length == 0 ? [] : Enumerable.Range(0, random.Next(6)).Select(_ => new FieldWrite(l2Writable[random.Next(l2Writable.Length)], Value()))
+                    var writes = l2Writable.Length == 0 ? [] : Enumerable.Range(0, random.Next(6)).Select(_ =>
+                        new FieldWrite(l2Writable[random.Next(l2Writable.Length)], Value()))
                         .Where(w => CpuExitWrites.Saves(w.Encoding, saved)).ToArray();
                     engine.L2Exit(writes);
                     reference.L2Exit(writes);
@@ -160,7 +162,8 @@ public static class SafetyCheck
                         divergence = Differ($"VMCLEAR 0x{cleared:X}", engine.L1VmClear(cleared), reference.L1VmClear(cleared));
                         if (divergence is null && random.Next(2) == 0)
                         {
-                            divergence = Differ("VMPTRLD A; VMLAUNCH", (engine.L1VmPtrLd(RegionA), engine.L1VmLaunch()), (reference.L1VmPtrLd(RegionA), reference.L1VmLaunch()));
+                            divergence = Differ("VMPTRLD A; VMLAUNCH", (engine.L1VmPtrLd(RegionA), engine.L1VmLaunch()),
+                                (reference.L1VmPtrLd(RegionA), reference.L1VmLaunch()));
                         }
 
                         break;

@@ -34,7 +34,8 @@ public static partial class TraceFile
 
         foreach (var round in trace.Rounds)
         {
-            var key = $"{round.Reason}|{string.Join(',', round.Hardware.Select(s => s.Field))}|{string.Join(',', round.Handler.Select(s => $"{s.Kind}:{s.Field}"))}";
+            var key = $"{round.Reason}|{string.Join(',', round.Hardware.Select(s => s.Field))}|" +
+                $"{string.Join(',', round.Handler.Select(s => $"{s.Kind}:{s.Field}"))}";
             var previous = new ulong[round.Handler.Count];
             foreach (var hw in round.Hardware)
             {
@@ -68,7 +69,8 @@ public static partial class TraceFile
             for (var i = 0; i < first.Hardware.Count; i++)
             {
                 var values = occurrences.Select(o => o.Round.Hardware[i].Value).Distinct().ToList();
-                steps.Add(new Step(StepKind.Hardware, first.Hardware[i].Field, values.Count == 1 ? new ValueSpec(ValueKind.Constant, values[0]) : new ValueSpec(ValueKind.Random, 0), 1, first.Hardware[i].Line, first.Hardware[i].Column));
+                steps.Add(new Step(StepKind.Hardware, first.Hardware[i].Field, values.Count == 1 ? new ValueSpec(ValueKind.Constant, values[0])
+                    : new ValueSpec(ValueKind.Random, 0), 1, first.Hardware[i].Line, first.Hardware[i].Column));
             }
 
             for (var i = 0; i < first.Handler.Count; i++)
@@ -96,7 +98,8 @@ public static partial class TraceFile
             .GroupBy(s => s.Field).Select(g => g.Last())
             .Select(s => new Step(StepKind.Write, s.Field, new ValueSpec(ValueKind.Constant, s.Value), 1, s.Line, s.Column))
             .ToList();
-        return new Workload(name, $"converted from {System.IO.Path.GetFileName(trace.Path)}: {trace.Rounds.Count} round trips", System.IO.Path.GetFileName(trace.Path), setup, exits, trace.Path, 1, trace.Path);
+        return new Workload(name, $"converted from {System.IO.Path.GetFileName(trace.Path)}: {trace.Rounds.Count} round trips",
+            System.IO.Path.GetFileName(trace.Path), setup, exits, trace.Path, 1, trace.Path);
     }
 
     /// <summary>A workload in the workload file format (samples/NestedSim/README.md), which <see cref="WorkloadParser"/> reads back.</summary>

@@ -68,7 +68,8 @@ public static partial class TraceFile
                 // A field by name, or by an encoding some compiled manifest names (then written as that name).
                 var field = e.Name!;
                 var name = names.ContainsKey(field) ? field
-                    : field.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && LineToken.TryParseNumber(field, out var number) && number <= uint.MaxValue && byEncoding.TryGetValue((uint)number, out var named) ? named
+                    : field.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && LineToken.TryParseNumber(field, out var number) && number <= uint.MaxValue
+                        && byEncoding.TryGetValue((uint)number, out var named) ? named
                     : throw Error(e.Line, e.NameColumn, $"unknown field '{LineReader.Shorten(field)}' (no compiled manifest has it)");
                 return new TraceStep(kind, name, e.Value ?? 0, e.Line, e.NameColumn);
             }
@@ -149,7 +150,8 @@ public static partial class TraceFile
                 default: // vmptrld, vmclear, vmptrst, vmxon, vmxoff, write-through, import
                     if (open is not null || launched)
                     {
-                        throw Error(e.Line, e.Column, $"'{TraceFormat.Keyword(e.Kind)}' after the first launch: a workload replays one vmcs12 from VMLAUNCH on, so this trace cannot become one; record a single-vmcs12 stretch");
+                        throw Error(e.Line, e.Column, $"'{TraceFormat.Keyword(e.Kind)}' after the first launch: a workload replays one vmcs12 from VMLAUNCH " +
+                            "on, so this trace cannot become one; record a single-vmcs12 stretch");
                     }
 
                     break;

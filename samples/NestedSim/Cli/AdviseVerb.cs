@@ -26,7 +26,8 @@ public class AdvisorSettings : ReportSettings
     protected override IReadOnlyList<string> Formats => ["table", "json"];
 
     /// <summary>The options record the advisor's commands read.</summary>
-    public AdviseOptions ToAdviseOptions(string? manifest = null, string? output = null, string? layout = null, int safety = AdviseSettings.DefaultSafety, IReadOnlyList<string>? positional = null) =>
+    public AdviseOptions ToAdviseOptions(string? manifest = null, string? output = null, string? layout = null, int safety = AdviseSettings.DefaultSafety,
+        IReadOnlyList<string>? positional = null) =>
         new(
             manifest,
             Workloads.Select(w => Weighted("--workload", w)).ToList(),
@@ -55,7 +56,8 @@ public class AdvisorSettings : ReportSettings
 
         return weight is >= 0 and < 1e9 && double.IsFinite(weight)
             ? (value[..colon], weight)
-            : throw new ArgumentException($"{option} {CostModel.Truncate(value)}: the weight must be a number from 0 up, got '{CostModel.Truncate(value[(colon + 1)..])}'");
+            : throw new ArgumentException($"{option} {CostModel.Truncate(value)}: the weight must be a number from 0 up, " +
+                $"got '{CostModel.Truncate(value[(colon + 1)..])}'");
     }
 }
 

@@ -84,7 +84,8 @@ public sealed class CalibrateVerb : Verb<CalibrateSettings>
                 "squares, prints the fitted model and each point's residual, and writes a costs file that --costs reads. Every " +
                 "measured test must be in the vmexit suite and exit to L1 at least once per iteration.")
             .WithExample("calibrate", "--before", "vmexit-old-L0.txt", "--after", "vmexit-new-L0.txt", "--out", "my.costs")
-            .WithExample("calibrate", "--table", "Calibration/kvm-2019-vmx-optimizations.tsv", "--only", "cpuid,vmcall,inl_from_qemu", "--out", "Costs/default.costs")
+            .WithExample("calibrate", "--table", "Calibration/kvm-2019-vmx-optimizations.tsv", "--only", "cpuid,vmcall,inl_from_qemu", "--out",
+                "Costs/default.costs")
             .WithExample("calibrate", "--table", "Calibration/kvm-2019-vmx-optimizations.tsv", "--plot", "residuals.svg");
 
     protected override int Run(CalibrateSettings settings) =>

@@ -22,7 +22,8 @@ public sealed class CompareVerb : Verb<CompareSettings>
 {
     public static void Add(IConfigurator config) =>
         config.AddCommand<CompareVerb>("compare")
-            .WithDescription("Runs A and B (two manifests of the same fields) on the same workloads and shows, field by field, what each change costs: a reviewer's view of a manifest edit.")
+            .WithDescription("Runs A and B (two manifests of the same fields) on the same workloads and shows, field by field, what each change costs: " +
+                "a reviewer's view of a manifest edit.")
             .WithExample("compare", "kvm-2018", "kvm")
             .WithExample("compare", "kvm-2018", "kvm", "--plot", "compare.svg")
             .WithExample("compare", "kvm", "proposal.vmcs", "--workload", "idle", "--format", "json");

@@ -17,7 +17,8 @@ public sealed class ConvertSettings : VerbSettings
     public string? Out { get; set; }
 
     public AdviseOptions ToAdviseOptions() =>
-        new(null, [], [], null, null, new System.Collections.Generic.Dictionary<string, double>(), Out, null, Options.DefaultRounds, 1, AdviseSettings.DefaultSafety, Quiet: true, Help: false, [Trace]);
+        new(null, [], [], null, null, new System.Collections.Generic.Dictionary<string, double>(), Out, null, Options.DefaultRounds, 1,
+            AdviseSettings.DefaultSafety, Quiet: true, Help: false, [Trace]);
 
     public override Spectre.Console.ValidationResult Validate()
     {

@@ -21,7 +21,8 @@ public sealed class RecordSettings : SimulationSettings
     public string? Out { get; set; }
 
     public AdviseOptions ToAdviseOptions() =>
-        new(Manifest, [(Workloads[0], 1.0)], [], null, null, new System.Collections.Generic.Dictionary<string, double>(), Out, null, Rounds, Seed, AdviseSettings.DefaultSafety, Quiet: true, Help: false, []);
+        new(Manifest, [(Workloads[0], 1.0)], [], null, null, new System.Collections.Generic.Dictionary<string, double>(), Out, null, Rounds, Seed,
+            AdviseSettings.DefaultSafety, Quiet: true, Help: false, []);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () =>
     {

@@ -89,7 +89,8 @@ public class SimulationSettings : VerbSettings
     public static int Number(string option, string text, string what, int min, int max) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
             ? n
-            : throw new ArgumentException($"{option} takes {what} from {min.ToString("N0", CultureInfo.InvariantCulture)} to {max.ToString("N0", CultureInfo.InvariantCulture)}, got '{CostModel.Truncate(text)}'");
+            : throw new ArgumentException($"{option} takes {what} from {min.ToString("N0", CultureInfo.InvariantCulture)} to " +
+                $"{max.ToString("N0", CultureInfo.InvariantCulture)}, got '{CostModel.Truncate(text)}'");
 
     /// <summary>An input file that must exist, named with its option.</summary>
     public static void MustExist(string option, string? path)
@@ -206,7 +207,8 @@ public static class PlotOptions
     public static PlotFile? Check(string? plot, string size)
     {
         var match = System.Text.RegularExpressions.Regex.Match(size, "^([0-9]{1,5})[xX×]([0-9]{1,5})$");
-        var (width, height) = match.Success ? (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture)) : (0, 0);
+        var (width, height) = match.Success ? (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture),
+            int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture)) : (0, 0);
         if (width is < MinSide or > MaxSide || height is < MinSide or > MaxSide)
         {
             throw new ArgumentException($"--plot-size takes WIDTHxHEIGHT in pixels, each from {MinSide} to {MaxSide:N0}, got '{CostModel.Truncate(size)}'");

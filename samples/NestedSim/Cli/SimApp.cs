@@ -181,7 +181,8 @@ public static class SimApp
         // Settings' own checks already name the option; Spectre's parse errors get a pointer to the right help.
         if (e is CommandParseException)
         {
-            var verb = args.Length > 0 && !args[0].StartsWith('-') && !message.StartsWith("Unknown command", StringComparison.Ordinal) ? args[0] + " " : string.Empty;
+            var verb = args.Length > 0 && !args[0].StartsWith('-') && !message.StartsWith("Unknown command", StringComparison.Ordinal) ? args[0] + " "
+                : string.Empty;
             message += $" (try {verb}--help)";
         }
 
@@ -199,7 +200,8 @@ public static class SimApp
             new Text("    2  bad input: one line naming the option, or file(line,col); nothing written" + Environment.NewLine),
             new Text("    3  ran, but a strategy failed L1 accesses of a workload (unfaithful)" + Environment.NewLine),
             new Text("    1  verify: the manifest is unsound (a generator error, or its engine diverged from the reference)" + Environment.NewLine),
-            new Text("    4  advise: the proposal failed a check and is not recommended; advise, compare: a manifest is unsound (VMCS0126)" + Environment.NewLine),
+            new Text("    4  advise: the proposal failed a check and is not recommended; advise, compare: a manifest is unsound (VMCS0126)" +
+                Environment.NewLine),
         ];
     }
 }

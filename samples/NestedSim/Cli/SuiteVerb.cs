@@ -25,7 +25,8 @@ public sealed class SuiteSettings : ReportSettings
     public bool History { get; set; }
 
     /// <summary>The options of the run (the record the simulation reads).</summary>
-    public Options ToOptions() => new([], [], Rounds, Seed, Format, CostsFile, Costs, List: false, Help: false, Suite: Name, Quiet, From, To, History, PlotFile);
+    public Options ToOptions() => new([], [], Rounds, Seed, Format, CostsFile, Costs, List: false, Help: false, Suite: Name, Quiet, From, To, History,
+        PlotFile);
 
     public override Spectre.Console.ValidationResult Validate() => Then(base.Validate(), () =>
     {

@@ -68,7 +68,9 @@ public sealed class VerifyVerb : Verb<VerifySettings>
 {
     public static void Add(IConfigurator config) =>
         config.AddCommand<VerifyVerb>("verify")
-            .WithDescription("Compiles a manifest (its diagnostics first) and runs its engine against the reference engine on random sequences whose CPU side comes from the SDM (what a VM exit saves) and the engine's L0 policy, not from the manifest; minimises the first divergence to a short event list naming the field and its class. Exit 1 when the manifest is unsound.")
+            .WithDescription("Compiles a manifest (its diagnostics first) and runs its engine against the reference engine on random sequences whose CPU " +
+                "side comes from the SDM (what a VM exit saves) and the engine's L0 policy, not from the manifest; minimises the first divergence to a short " +
+                "event list naming the field and its class. Exit 1 when the manifest is unsound.")
             .WithExample("verify", "--manifest", "kvm")
             .WithExample("verify", "--manifest", "fields/mine.vmcs", "--sequences", "20000", "--seed", "7", "--format", "json");
 

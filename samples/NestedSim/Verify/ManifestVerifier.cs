@@ -5,56 +5,6 @@ using VmcsGen.Nested;
 
 namespace VmcsGen.Samples.NestedSim.Verify;
 
-/// <summary>One step of a verify sequence; <see cref="ToString"/> is how reports show it.</summary>
-public abstract record VerifyEvent;
-
-public sealed record L1Read(ulong Encoding) : VerifyEvent
-{
-    public override string ToString() => $"VMREAD 0x{Encoding:X4}";
-}
-
-public sealed record L1Write(ulong Encoding, ulong Value) : VerifyEvent
-{
-    public override string ToString() => $"VMWRITE 0x{Encoding:X4} <- 0x{Value:X}";
-}
-
-public sealed record L1PtrLd(ulong Address) : VerifyEvent
-{
-    public override string ToString() => $"VMPTRLD 0x{Address:X}";
-}
-
-public sealed record L1Clear(ulong Address) : VerifyEvent
-{
-    public override string ToString() => $"VMCLEAR 0x{Address:X}";
-}
-
-public sealed record L1Launch : VerifyEvent
-{
-    public override string ToString() => "VMLAUNCH";
-}
-
-public sealed record L1Resume : VerifyEvent
-{
-    public override string ToString() => "VMRESUME";
-}
-
-/// <summary>L2 exits; the CPU writes these fields into vmcs02 (those vmcs12's VM-exit controls ask for).</summary>
-public sealed record L2ExitEvent(FieldWrite[] Writes) : VerifyEvent
-{
-    public override string ToString() => "L2 exit, the CPU saving " + (Writes.Length == 0 ? "nothing new" : string.Join(", ", Writes.Select(w => $"0x{w.Encoding:X4}=0x{w.Value:X}")));
-}
-
-/// <summary>L2 changes a field L0 keeps current (an intercepted WRMSR L0 writes through to vmcs12).</summary>
-public sealed record L2WriteThroughEvent(uint Encoding, ulong Value) : VerifyEvent
-{
-    public override string ToString() => $"L2 WRMSR, L0 writes through 0x{Encoding:X4} <- 0x{Value:X}";
-}
-
-public sealed record ExportEvent : VerifyEvent
-{
-    public override string ToString() => "KVM_GET_NESTED_STATE";
-}
-
 /// <summary>Where a sequence first diverged: the event, what differed, and the vmcs12 field involved (when one is).</summary>
 public sealed record VerifyDivergence(int EventIndex, string Event, string Difference, string? Field, string? Class);
 
@@ -128,14 +78,16 @@ public static class ManifestVerifier
         var masked = fields.Where(f => f.Class == FieldClass.ShadowRw && VmcsEncoding.IsSegmentAccessRights(f.Encoding)).ToList();
         var notes = masked.Count == 0
             ? new List<string>()
-            : [$"VMCS0115's known divergence is not drawn: L1 writes only AR-byte values the 0x1F0FF mask keeps to shadow-rw {string.Join(", ", masked.Select(f => f.Name))}"];
+            : ["VMCS0115's known divergence is not drawn: L1 writes only AR-byte values the 0x1F0FF mask keeps to shadow-rw " +
+                $"{string.Join(", ", masked.Select(f => f.Name))}"];
         return (masked.Select(f => (ulong)f.Encoding).ToHashSet(), notes);
     }
 
     /// <summary>The fields a sequence draws from.</summary>
     private sealed class Shape(VmcsFieldDescriptor[] fields, HashSet<ulong> masked)
     {
-        public ulong[] Encodings { get; } = fields.SelectMany(f => f.Width == FieldWidth.Bits64 ? new ulong[] { f.Encoding, f.Encoding | 1 } : new ulong[] { f.Encoding })
+        public ulong[] Encodings { get; } = fields.SelectMany(f => f.Width == FieldWidth.Bits64 ? new ulong[] { f.Encoding, f.Encoding | 1 }
+            : new ulong[] { f.Encoding })
             .Concat(new ulong[] { 0x0030, 0x8000, 0x1_681E }).ToArray();
 
         /// <summary>What the CPU may write on an exit (filtered again by vmcs12's exit controls at replay).</summary>
@@ -158,7 +110,8 @@ public static class ManifestVerifier
     {
         // A hot set of six fields, half of them ones the CPU writes, so a value L2 changed is often read back by L1.
         var hot = Enumerable.Range(0, 6)
-            .Select(i => i % 2 == 0 && shape.CpuWritable.Length > 0 ? shape.CpuWritable[random.Next(shape.CpuWritable.Length)] : shape.Encodings[random.Next(shape.Encodings.Length)])
+            .Select(i => i % 2 == 0 && shape.CpuWritable.Length > 0 ? shape.CpuWritable[random.Next(shape.CpuWritable.Length)]
+                : shape.Encodings[random.Next(shape.Encodings.Length)])
             .ToArray();
         ulong Encoding() => random.Next(10) < 6 ? hot[random.Next(hot.Length)] : shape.Encodings[random.Next(shape.Encodings.Length)];
         ulong ExitControls() => random.Next(4) == 0 ? (ulong)random.NextInt64() & 0xFFFF_FFFF : SaveAll | ((ulong)random.NextInt64() & 0xFFFF_FFFF);
@@ -171,7 +124,8 @@ public static class ManifestVerifier
             switch (random.Next(20))
             {
                 case < 5 when shape.CpuWritable.Length > 0:
-                    list.Add(new L2ExitEvent(Enumerable.Range(0, random.Next(1, 7)).Select(_ => new FieldWrite(shape.CpuWritable[random.Next(shape.CpuWritable.Length)], Value(random))).ToArray()));
+                    list.Add(new L2ExitEvent(Enumerable.Range(0, random.Next(1, 7)).Select(_ =>
+                        new FieldWrite(shape.CpuWritable[random.Next(shape.CpuWritable.Length)], Value(random))).ToArray()));
                     break;
                 case 5 when shape.WrittenThrough.Length > 0:
                     list.Add(new L2WriteThroughEvent(shape.WrittenThrough[random.Next(shape.WrittenThrough.Length)], Value(random)));
@@ -227,7 +181,8 @@ public static class ManifestVerifier
             var e = sequence[i];
             if (engine.InL2 != reference.InL2)
             {
-                return new Outcome(events, exits, new VerifyDivergence(i, e.ToString()!, $"L2 running: engine {engine.InL2}, reference {reference.InL2}", null, null));
+                return new Outcome(events, exits, new VerifyDivergence(i, e.ToString()!, $"L2 running: engine {engine.InL2}, reference {reference.InL2}", null,
+                    null));
             }
 
             var inL2 = engine.InL2;
@@ -263,12 +218,14 @@ public static class ManifestVerifier
         }
 
         var (mine, theirs, differing) = Compare(layout, engine.ExportNestedState(), reference.ExportNestedState());
-        return new Outcome(events, exits, mine == theirs ? null : Divergence(layout, sequence.Count, "final KVM_GET_NESTED_STATE", $"engine {mine}, reference {theirs}", differing));
+        return new Outcome(events, exits, mine == theirs ? null : Divergence(layout, sequence.Count, "final KVM_GET_NESTED_STATE",
+            $"engine {mine}, reference {theirs}", differing));
     }
 
     private static VerifyDivergence Divergence(LayoutHandle layout, int index, string at, string difference, ulong? encoding)
     {
-        var field = encoding is { } e ? layout.Fields.FirstOrDefault(f => !f.IsHigh && (f.Encoding == e || (f.Width == FieldWidth.Bits64 && f.Encoding == (e & ~1ul)))) : default;
+        var field = encoding is { } e ? layout.Fields.FirstOrDefault(f => !f.IsHigh
+            && (f.Encoding == e || (f.Width == FieldWidth.Bits64 && f.Encoding == (e & ~1ul)))) : default;
         return field.Name is null
             ? new VerifyDivergence(index, at, difference, null, null)
             : new VerifyDivergence(index, at, difference, field.Name, ClassName(field.Class));

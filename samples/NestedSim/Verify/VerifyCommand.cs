@@ -32,7 +32,8 @@ public static class VerifyCommand
         var json = o.Format == "json";
         if (!json)
         {
-            Console.WriteLine($"verify {Path.GetFileName(path)}: {(compiled.Diagnostics.Count == 0 ? "the generator reports nothing" : $"{compiled.Diagnostics.Count} diagnostic(s) from the generator")}");
+            Console.WriteLine($"verify {Path.GetFileName(path)}: " +
+                $"{(compiled.Diagnostics.Count == 0 ? "the generator reports nothing" : $"{compiled.Diagnostics.Count} diagnostic(s) from the generator")}");
             foreach (var line in compiled.Diagnostics)
             {
                 Console.WriteLine("  " + line);
@@ -97,11 +98,13 @@ public static class VerifyCommand
         var path = nameOrPath;
         if (!File.Exists(path))
         {
-            var shipped = Path.Combine(AppContext.BaseDirectory, "fields", nameOrPath.EndsWith(".vmcs", StringComparison.Ordinal) ? nameOrPath : nameOrPath + ".vmcs");
+            var shipped = Path.Combine(AppContext.BaseDirectory, "fields", nameOrPath.EndsWith(".vmcs", StringComparison.Ordinal) ? nameOrPath : nameOrPath +
+                ".vmcs");
             if (!File.Exists(shipped) || nameOrPath.Contains('/', StringComparison.Ordinal) || nameOrPath.Contains('\\', StringComparison.Ordinal))
             {
                 var names = Directory.Exists(Path.Combine(AppContext.BaseDirectory, "fields"))
-                    ? Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "fields"), "*.vmcs").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).ToList()
+                    ? Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "fields"),
+                        "*.vmcs").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal).ToList()
                     : new List<string?>();
                 throw new ArgumentException($"--manifest {nameOrPath}: neither a shipped manifest ({string.Join(", ", names)}) nor a file");
             }
@@ -144,7 +147,9 @@ public static class VerifyCommand
         var seconds = elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture);
         if (report.Clean)
         {
-            Console.WriteLine($"clean: {report.Sequences.ToString("N0", CultureInfo.InvariantCulture)} sequences, {report.Events.ToString("N0", CultureInfo.InvariantCulture)} events ({report.L2Exits.ToString("N0", CultureInfo.InvariantCulture)} L2 exits), engine = reference (seed {o.Seed}, {seconds} s)");
+            Console.WriteLine($"clean: {report.Sequences.ToString("N0", CultureInfo.InvariantCulture)} sequences, " +
+                $"{report.Events.ToString("N0", CultureInfo.InvariantCulture)} events ({report.L2Exits.ToString("N0", CultureInfo.InvariantCulture)} L2 " +
+                $"exits), engine = reference (seed {o.Seed}, {seconds} s)");
             return;
         }
 

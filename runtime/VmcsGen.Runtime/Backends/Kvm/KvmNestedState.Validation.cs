@@ -10,7 +10,8 @@ namespace VmcsGen.Backends.Kvm;
 /// </summary>
 public sealed partial class KvmNestedState
 {
-    private const KvmNestedStateFlags GenericFlags = KvmNestedStateFlags.GuestMode | KvmNestedStateFlags.RunPending | KvmNestedStateFlags.Evmcs | KvmNestedStateFlags.MtfPending | KvmNestedStateFlags.GifSet;
+    private const KvmNestedStateFlags GenericFlags = KvmNestedStateFlags.GuestMode | KvmNestedStateFlags.RunPending | KvmNestedStateFlags.Evmcs
+        | KvmNestedStateFlags.MtfPending | KvmNestedStateFlags.GifSet;
     private const KvmNestedStateFlags SvmFlags = KvmNestedStateFlags.GuestMode | KvmNestedStateFlags.RunPending | KvmNestedStateFlags.GifSet;
     private const uint ShadowVmcsControl = VmxCapabilities.SecondaryVmcsShadowing;
 
@@ -68,11 +69,14 @@ public sealed partial class KvmNestedState
 
         if ((Flags & KvmNestedStateFlags.GuestMode) != 0 && vcpu.Capabilities is { } caps && Vmcs12 is { } vmcs12)
         {
-            CheckControl(caps, VmxControl.PinBased, vmcs12.PinBasedVmExecControl, "pin_based_vm_exec_control", Layouts.Kvm.Vmcs12.Offsets.PinBasedVmExecControl);
-            CheckControl(caps, VmxControl.PrimaryProcessorBased, vmcs12.CpuBasedVmExecControl, "cpu_based_vm_exec_control", Layouts.Kvm.Vmcs12.Offsets.CpuBasedVmExecControl);
+            CheckControl(caps, VmxControl.PinBased, vmcs12.PinBasedVmExecControl, "pin_based_vm_exec_control",
+                Layouts.Kvm.Vmcs12.Offsets.PinBasedVmExecControl);
+            CheckControl(caps, VmxControl.PrimaryProcessorBased, vmcs12.CpuBasedVmExecControl, "cpu_based_vm_exec_control",
+                Layouts.Kvm.Vmcs12.Offsets.CpuBasedVmExecControl);
             if ((vmcs12.CpuBasedVmExecControl & VmxCapabilities.ActivateSecondaryControls) != 0)
             {
-                CheckControl(caps, VmxControl.SecondaryProcessorBased, vmcs12.SecondaryVmExecControl, "secondary_vm_exec_control", Layouts.Kvm.Vmcs12.Offsets.SecondaryVmExecControl);
+                CheckControl(caps, VmxControl.SecondaryProcessorBased, vmcs12.SecondaryVmExecControl, "secondary_vm_exec_control",
+                    Layouts.Kvm.Vmcs12.Offsets.SecondaryVmExecControl);
             }
 
             CheckControl(caps, VmxControl.VmExit, vmcs12.VmExitControls, "vm_exit_controls", Layouts.Kvm.Vmcs12.Offsets.VmExitControls);
@@ -87,7 +91,8 @@ public sealed partial class KvmNestedState
         if ((value & allowed0) != allowed0 || (value & ~allowed1) != 0)
         {
             throw new InvalidNestedStateException(HeaderSize + offset, "data.vmcs12." + field,
-                $"0x{value:X8} breaks the vCPU's capability MSR: bits 0x{allowed0 & ~value:X8} must be 1, bits 0x{value & ~allowed1:X8} must be 0 (SDM 26.2.1.1)");
+                $"0x{value:X8} breaks the vCPU's capability MSR: bits 0x{allowed0 & ~value:X8} must be 1, bits 0x{value & ~allowed1:X8} must be 0 (SDM " +
+                    "26.2.1.1)");
         }
     }
 
@@ -96,7 +101,8 @@ public sealed partial class KvmNestedState
     {
         if (_bytes.Length < HeaderSize)
         {
-            throw new InvalidNestedStateException(_bytes.Length, "header", $"the blob has {_bytes.Length} bytes; KVM reads a {HeaderSize}-byte header (EFAULT)");
+            throw new InvalidNestedStateException(_bytes.Length, "header", $"the blob has {_bytes.Length} bytes; KVM reads a {HeaderSize}-byte header " +
+                "(EFAULT)");
         }
 
         // arch/x86/kvm/x86.c, KVM_SET_NESTED_STATE
@@ -108,7 +114,8 @@ public sealed partial class KvmNestedState
 
         if ((Flags & ~GenericFlags) != 0)
         {
-            throw new InvalidNestedStateException(0, "flags", $"flags 0x{(ushort)Flags:X4} has bits KVM does not define (0x{(ushort)(Flags & ~GenericFlags):X4})");
+            throw new InvalidNestedStateException(0, "flags",
+                $"flags 0x{(ushort)Flags:X4} has bits KVM does not define (0x{(ushort)(Flags & ~GenericFlags):X4})");
         }
 
         if ((Flags & KvmNestedStateFlags.RunPending) != 0 && (Flags & KvmNestedStateFlags.GuestMode) == 0)
@@ -186,7 +193,8 @@ public sealed partial class KvmNestedState
         {
             if ((flags & KvmNestedStateFlags.GuestMode) != 0 || evmcs || Vmcs12Pa != InvalidAddress)
             {
-                throw new InvalidNestedStateException(4, "size", $"size {size} carries no vmcs12 (at least {HeaderSize + Vmcs12StructSize} bytes), which guest mode, eVMCS or a vmcs12 pointer needs");
+                throw new InvalidNestedStateException(4, "size", $"size {size} carries no vmcs12 (at least {HeaderSize + Vmcs12StructSize} bytes), " +
+                    "which guest mode, eVMCS or a vmcs12 pointer needs");
             }
 
             return;
@@ -206,14 +214,16 @@ public sealed partial class KvmNestedState
         }
         else if (!evmcs)
         {
-            throw new InvalidNestedStateException(16, "vmx.vmcs12_pa", $"size {size} carries a vmcs12 but there is no current vmcs12 (vmcs12_pa = -1, no eVMCS)");
+            throw new InvalidNestedStateException(16, "vmx.vmcs12_pa", $"size {size} carries a vmcs12 but there is no current vmcs12 (vmcs12_pa = -1, " +
+                "no eVMCS)");
         }
 
         Readable(HeaderSize, Vmcs12StructSize, "data.vmcs12");
         var revision = BinaryPrimitives.ReadUInt32LittleEndian(_bytes.AsSpan(HeaderSize)) & 0x7FFF_FFFF;
         if (revision != Layouts.Kvm.Vmcs12.Revision)
         {
-            throw new InvalidNestedStateException(HeaderSize, "data.vmcs12.hdr.revision_id", $"revision 0x{revision:X8} is not VMCS12_REVISION 0x{Layouts.Kvm.Vmcs12.Revision:X8}");
+            throw new InvalidNestedStateException(HeaderSize, "data.vmcs12.hdr.revision_id",
+                $"revision 0x{revision:X8} is not VMCS12_REVISION 0x{Layouts.Kvm.Vmcs12.Revision:X8}");
         }
 
         if ((flags & KvmNestedStateFlags.GuestMode) == 0)
@@ -233,19 +243,22 @@ public sealed partial class KvmNestedState
 
         if (size < HeaderSize + Vmcs12Size + Vmcs12StructSize)
         {
-            throw new InvalidNestedStateException(4, "size", $"vmcs12 enables VMCS shadowing with link pointer 0x{link:X}, so the state needs the shadow vmcs12 (at least {HeaderSize + Vmcs12Size + Vmcs12StructSize} bytes); size is {size}");
+            throw new InvalidNestedStateException(4, "size", $"vmcs12 enables VMCS shadowing with link pointer 0x{link:X}, so the state needs the shadow " +
+                $"vmcs12 (at least {HeaderSize + Vmcs12Size + Vmcs12StructSize} bytes); size is {size}");
         }
 
         Readable(HeaderSize + Vmcs12Size, Vmcs12StructSize, "data.shadow_vmcs12");
         var shadowHeader = BinaryPrimitives.ReadUInt32LittleEndian(_bytes.AsSpan(HeaderSize + Vmcs12Size));
         if ((shadowHeader & 0x7FFF_FFFF) != Layouts.Kvm.Vmcs12.Revision)
         {
-            throw new InvalidNestedStateException(HeaderSize + Vmcs12Size, "data.shadow_vmcs12.hdr.revision_id", $"revision 0x{shadowHeader & 0x7FFF_FFFF:X8} is not VMCS12_REVISION 0x{Layouts.Kvm.Vmcs12.Revision:X8}");
+            throw new InvalidNestedStateException(HeaderSize + Vmcs12Size, "data.shadow_vmcs12.hdr.revision_id",
+                $"revision 0x{shadowHeader & 0x7FFF_FFFF:X8} is not VMCS12_REVISION 0x{Layouts.Kvm.Vmcs12.Revision:X8}");
         }
 
         if ((shadowHeader & 0x8000_0000) == 0)
         {
-            throw new InvalidNestedStateException(HeaderSize + Vmcs12Size + 3, "data.shadow_vmcs12.hdr.shadow_vmcs", "the shadow vmcs12 must have the shadow-VMCS indicator set");
+            throw new InvalidNestedStateException(HeaderSize + Vmcs12Size + 3, "data.shadow_vmcs12.hdr.shadow_vmcs",
+                "the shadow vmcs12 must have the shadow-VMCS indicator set");
         }
     }
 
@@ -254,7 +267,8 @@ public sealed partial class KvmNestedState
     {
         if ((Flags & ~SvmFlags) != 0)
         {
-            throw new InvalidNestedStateException(0, "flags", $"flags 0x{(ushort)Flags:X4} has bits the SVM format does not take (0x{(ushort)(Flags & ~SvmFlags):X4})");
+            throw new InvalidNestedStateException(0, "flags", $"flags 0x{(ushort)Flags:X4} has bits the SVM format does not take " +
+                $"(0x{(ushort)(Flags & ~SvmFlags):X4})");
         }
 
         if ((Flags & KvmNestedStateFlags.GuestMode) == 0)
@@ -269,7 +283,8 @@ public sealed partial class KvmNestedState
 
         if (size < HeaderSize + SvmVmcbSize)
         {
-            throw new InvalidNestedStateException(4, "size", $"in guest mode the SVM state needs its {SvmVmcbSize}-byte vmcb12 (at least {HeaderSize + SvmVmcbSize} bytes); size is {size}");
+            throw new InvalidNestedStateException(4, "size", $"in guest mode the SVM state needs its {SvmVmcbSize}-byte vmcb12 (at least " +
+                $"{HeaderSize + SvmVmcbSize} bytes); size is {size}");
         }
 
         Readable(HeaderSize, SvmVmcbSize, "data.svm.vmcb12");
@@ -280,7 +295,8 @@ public sealed partial class KvmNestedState
     {
         if (_bytes.Length < offset + count)
         {
-            throw new InvalidNestedStateException(_bytes.Length, field, $"the size field promises {offset + count} bytes and KVM reads them, but the blob ends at {_bytes.Length} (EFAULT)");
+            throw new InvalidNestedStateException(_bytes.Length, field, $"the size field promises {offset + count} bytes and KVM reads them, " +
+                $"but the blob ends at {_bytes.Length} (EFAULT)");
         }
     }
 }

@@ -22,7 +22,11 @@ public class RoundTripBenchmarks
     {
         _kvm = Start<Kvm.Layout, Kvm.ControlShadows>(new NestedVmxOptions(), Kvm.Vmcs12.Revision);
         _kvm2018 = Start<Kvm2018.Layout, Kvm2018.ControlShadows>(
-            new NestedVmxOptions { RuntimeOffsetLookup = true, RewriteControlsEveryEntry = true, PutVcpuOnVmcsSwitch = true, Pre2019VmcsTraffic = true }, Kvm2018.Vmcs12.Revision);
+            new NestedVmxOptions
+            {
+                RuntimeOffsetLookup = true, RewriteControlsEveryEntry = true, PutVcpuOnVmcsSwitch = true, Pre2019VmcsTraffic = true,
+            },
+            Kvm2018.Vmcs12.Revision);
     }
 
     private static NestedVmx<TLayout, TControls, SoftwareVmcs> Start<TLayout, TControls>(NestedVmxOptions options, uint revision)

@@ -21,25 +21,11 @@ public sealed class HouseRulesTests
     private static readonly string[] SourceFolders = ["generator", "runtime", "samples", "tests"];
     private static readonly string[] SkippedFolders = ["bin", "obj", "Snapshots", "BenchmarkDotNet.Artifacts"];
 
-    /// <summary>
-    /// Files (or folders, ending in /) the line-length rule skips for now, relative to the repository root with / separators.
-    /// wrapped after issue #24 lands: another change was editing these while the rest of the tree was wrapped; the
-    /// coordinator wraps them and empties this list.
-    /// </summary>
-    private static readonly string[] LongLinesAllowed =
-    [
-        "generator/VmcsGen.Generator/Emit/ShadowFieldsEmitter.cs",
-        "generator/VmcsGen.Generator/Emit/FeatureGate.cs",
-        "runtime/VmcsGen.Runtime/IVmcs.cs",
-        "tests/VmcsGen.Benchmarks/",
-    ];
-
     [Test]
     public void NoSourceLineIsLongerThanTheLimit()
     {
         var root = DiagnosticTests.RepositoryRoot();
-        var files = SourceFiles(root).Where(f => !IsAllowed(RelativePath(root, f))).ToList();
-        var tooLong = LongLines(root, files);
+        var tooLong = LongLines(root, SourceFiles(root));
         Assert.That(tooLong, Is.Empty,
             $"lines over {MaxLineLength} characters (wrap them as CONTRIBUTING.md's Code style says):\n" + string.Join("\n", tooLong));
     }
@@ -117,9 +103,6 @@ public sealed class HouseRulesTests
             .Where(f => f.Lines > MaxFileLines)
             .Select(f => $"{f.Path} ({f.Lines} lines)")
             .ToList();
-
-    private static bool IsAllowed(string path) =>
-        LongLinesAllowed.Any(a => a.EndsWith('/') ? path.StartsWith(a, StringComparison.Ordinal) : path == a);
 
     private static string RelativePath(string root, string path) => Path.GetRelativePath(root, path).Replace('\\', '/');
 }

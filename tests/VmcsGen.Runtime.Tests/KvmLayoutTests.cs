@@ -99,7 +99,8 @@ public sealed class KvmLayoutTests
             var got = packed == 0 ? ((int, int)?)null : ((int)(packed & 0xFFFF), (int)(packed >> 16));
             if (got != want && mismatches++ < 10)
             {
-                TestContext.Out.WriteLine($"0x{encoding:X4}: TryGetOffset and Write touch {want?.ToString() ?? "none"}, OffsetAndSize {got?.ToString() ?? "none"}");
+                TestContext.Out.WriteLine(
+                    $"0x{encoding:X4}: TryGetOffset and Write touch {want?.ToString() ?? "none"}, OffsetAndSize {got?.ToString() ?? "none"}");
             }
         }
 

@@ -43,11 +43,14 @@ internal static class ShadowFieldsEmitter
 
     private static void EmitTable(SourceWriter writer, string name, List<FieldSpec> fields)
     {
-        writer.WriteLine($"/// <summary>Encodings of the {(name == "ReadWrite" ? "read-write" : "read-only")} shadow fields, in encoding order.</summary>");
-        writer.WriteLine($"public static global::System.ReadOnlySpan<uint> {name}Encodings => [{string.Join(", ", fields.Select(f => GeneratedHeader.Hex(f.Encoding)))}];");
+        var kind = name == "ReadWrite" ? "read-write" : "read-only";
+        writer.WriteLine($"/// <summary>Encodings of the {kind} shadow fields, in encoding order.</summary>");
+        var encodings = string.Join(", ", fields.Select(f => GeneratedHeader.Hex(f.Encoding)));
+        writer.WriteLine($"public static global::System.ReadOnlySpan<uint> {name}Encodings => [{encodings}];");
         writer.WriteLine();
         writer.WriteLine($"/// <summary>vmcs12 offsets of <see cref=\"{name}Encodings\"/>, element for element.</summary>");
-        writer.WriteLine($"public static global::System.ReadOnlySpan<ushort> {name}Offsets => [{string.Join(", ", fields.Select(f => f.Offset.ToString(CultureInfo.InvariantCulture)))}];");
+        var offsets = string.Join(", ", fields.Select(f => f.Offset.ToString(CultureInfo.InvariantCulture)));
+        writer.WriteLine($"public static global::System.ReadOnlySpan<ushort> {name}Offsets => [{offsets}];");
         writer.WriteLine();
     }
 
@@ -66,7 +69,11 @@ internal static class ShadowFieldsEmitter
             ClearBits(vmread, field);
         }
 
-        EmitBytes(writer, "VmreadBitmap", "VMREAD bitmap with every feature present: bit n = encoding n (byte n / 8, bit n % 8); a set bit makes L1's VMREAD exit.", vmread);
+        EmitBytes(
+            writer,
+            "VmreadBitmap",
+            "VMREAD bitmap with every feature present: bit n = encoding n (byte n / 8, bit n % 8); a set bit makes L1's VMREAD exit.",
+            vmread);
         EmitBytes(writer, "VmwriteBitmap", "VMWRITE bitmap with every feature present: a set bit makes L1's VMWRITE exit.", vmwrite);
     }
 
@@ -107,7 +114,9 @@ internal static class ShadowFieldsEmitter
         {
             writer.WriteLine("if (vmread.Length != BitmapSize || vmwrite.Length != BitmapSize)");
             writer.WriteLine("{");
-            writer.WriteLine("    throw new global::System.ArgumentException($\"VMREAD/VMWRITE bitmaps are {BitmapSize} bytes each; got {vmread.Length} and {vmwrite.Length}.\");");
+            writer.WriteLine(
+                "    throw new global::System.ArgumentException("
+                + "$\"VMREAD/VMWRITE bitmaps are {BitmapSize} bytes each; got {vmread.Length} and {vmwrite.Length}.\");");
             writer.WriteLine("}");
             writer.WriteLine();
             writer.WriteLine("VmreadBitmap.CopyTo(vmread);");
@@ -171,7 +180,9 @@ internal static class ShadowFieldsEmitter
                 foreach (var fields in new[] { rw, ro })
                 {
                     FeatureGate.EmitRuns(writer, fields, field =>
-                        writer.WriteLine($"result = result.Then({FeatureGate.BackendLocal}.VmWrite({GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));"));
+                        writer.WriteLine(
+                            $"result = result.Then({FeatureGate.BackendLocal}.VmWrite("
+                            + $"{GeneratedHeader.Hex(field.Encoding)}, vmcs12.{field.CSharpName}));"));
                 }
 
                 writer.WriteLine("return result;");
